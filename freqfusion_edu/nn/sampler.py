@@ -1,0 +1,139 @@
+"""The offset generator (official name ``LocalSimGuidedSampler``), as a stand-alone module."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .._validate import check_choice, check_tensor, shape_str
+from ..functional.offsets import init_offsets, sample_with_offsets
+from ..functional.similarity import local_similarity
+
+__all__ = ["LocalSimGuidedSampler"]
+
+
+class LocalSimGuidedSampler(nn.Module):
+    r"""Predict per-pixel offsets from local similarity and resample the upsampled feature.
+
+    Pixels whose features disagree with their neighbours (inside objects, features blurred by
+    upsampling) are moved towards neighbours they resemble. Offsets are predicted at low
+    resolution from ``lr_x`` plus, pixel-unshuffled, from ``hr_x``, gated by a sigmoid scale
+    (spec 2.7). Parameter names and shapes follow the official module, so its state_dicts load.
+
+    Args:
+        in_channels: channels ``C_m`` of ``hr_x`` and ``lr_x``.
+        scale: upsampling factor (only 2 is supported, as in the official module).
+        style: ``'lp'`` only.
+        groups: offset groups ``G`` (``in_channels % groups == 0``).
+        use_direct_scale: gate offsets by a predicted sigmoid scale (else a fixed 0.25).
+        kernel_size: kernel of the four offset/scale convolutions.
+        local_window: similarity window (3: 8 neighbours).
+        sim_type: ``'cos'`` only.
+        norm: GroupNorm(``in_channels // 8``) on both inputs, else identity.
+        direction_feat: ``'sim_concat'`` (features and similarities, the root module) or
+            ``'sim'`` (similarities only, the SegNeXt copy).
+
+    Shapes:
+        hr_x :math:`(N, C_m, 2h, 2w)`, lr_x :math:`(N, C_m, h, w)`,
+        feat2sample :math:`(N, C, 2h, 2w)` -> :math:`(N, C, 2h, 2w)`.
+    """
+
+    def __init__(self, in_channels: int, scale: int = 2, style: str = "lp", groups: int = 4,
+                 use_direct_scale: bool = True, kernel_size: int = 1, local_window: int = 3,
+                 sim_type: str = "cos", norm: bool = True, direction_feat: str = "sim_concat"):
+        super().__init__()
+        if scale != 2:
+            raise ValueError(f"scale must be 2 (the only value the official sampler supports), got {scale!r}")
+        check_choice(style, "style", ["lp"])
+        check_choice(sim_type, "sim_type", ["cos"])
+        check_choice(direction_feat, "direction_feat", ["sim_concat", "sim"])
+        if groups < 1 or in_channels < groups or in_channels % groups:
+            raise ValueError(f"in_channels ({in_channels}) must be a positive multiple of groups ({groups})")
+        if norm and in_channels % 8:
+            raise ValueError(f"in_channels ({in_channels}) must be divisible by 8 for "
+                             f"GroupNorm(in_channels // 8) when norm=True")
+        self.in_channels = in_channels
+        self.scale, self.style, self.groups = scale, style, groups
+        self.local_window, self.sim_type, self.direction_feat = local_window, sim_type, direction_feat
+        self.kernel_size, self.use_direct_scale, self.norm = kernel_size, use_direct_scale, norm
+        n_sim = local_window ** 2 - 1
+        sim_in = n_sim if direction_feat == "sim" else in_channels + n_sim
+        scale_in = in_channels if direction_feat == "sim" else in_channels + n_sim
+        pad = kernel_size // 2
+        # Creation order and init calls mirror the official module, so the same seed gives the
+        # same weights and the state_dict lists keys in the same order.
+        out = 2 * groups * scale ** 2
+        self.offset = nn.Conv2d(sim_in, out, kernel_size, padding=pad)
+        _normal_init(self.offset, std=0.001)
+        if use_direct_scale:
+            self.direct_scale = nn.Conv2d(scale_in, out, kernel_size, padding=pad)
+            _constant_init(self.direct_scale, 0.0)
+        self.hr_offset = nn.Conv2d(sim_in, 2 * groups, kernel_size, padding=pad)
+        _normal_init(self.hr_offset, std=0.001)
+        if use_direct_scale:
+            self.hr_direct_scale = nn.Conv2d(scale_in, 2 * groups, kernel_size, padding=pad)
+            _constant_init(self.hr_direct_scale, 0.0)
+        if norm:
+            self.norm_hr = nn.GroupNorm(in_channels // 8, in_channels)
+            self.norm_lr = nn.GroupNorm(in_channels // 8, in_channels)
+        else:
+            self.norm_hr = nn.Identity()
+            self.norm_lr = nn.Identity()
+        self.register_buffer("init_pos", init_offsets(groups, scale))
+
+    def _features(self, x: torch.Tensor):
+        sim = local_similarity(x, self.local_window, dilation=2)
+        if self.direction_feat == "sim":
+            return x, sim
+        both = torch.cat([x, sim], dim=1)
+        return both, both
+
+    def get_offset(self, hr_x: torch.Tensor, lr_x: torch.Tensor) -> torch.Tensor:
+        """Offsets :math:`(N, 2 G s^2, h, w)` in LR pixels, ``init_pos`` included."""
+        hr_x, hr_sim = self._features(self.norm_hr(hr_x))
+        lr_x, lr_sim = self._features(self.norm_lr(lr_x))
+        s = self.scale
+        if self.use_direct_scale:
+            off = self.offset(lr_sim) + F.pixel_unshuffle(self.hr_offset(hr_sim), s)
+            gate = self.direct_scale(lr_x) + F.pixel_unshuffle(self.hr_direct_scale(hr_x), s)
+            return off * gate.sigmoid() + self.init_pos
+        off = self.offset(lr_x) + F.pixel_unshuffle(self.hr_offset(hr_x), s)
+        return off * 0.25 + self.init_pos
+
+    def forward(self, hr_x: torch.Tensor, lr_x: torch.Tensor, feat2sample: torch.Tensor) -> torch.Tensor:
+        check_tensor(hr_x, "hr_x", 4, "(N, C_m, 2h, 2w)")
+        check_tensor(lr_x, "lr_x", 4, "(N, C_m, h, w)")
+        check_tensor(feat2sample, "feat2sample", 4, "(N, C, 2h, 2w)")
+        for name, t in (("hr_x", hr_x), ("lr_x", lr_x)):
+            if t.shape[1] != self.in_channels:
+                raise ValueError(f"{name} must have in_channels={self.in_channels} channels, "
+                                 f"got shape {shape_str(t)}")
+        h, w = lr_x.shape[-2:]
+        if tuple(hr_x.shape[-2:]) != (2 * h, 2 * w):
+            raise ValueError(f"hr_x must be exactly twice the size of lr_x: lr_x {shape_str(lr_x)} "
+                             f"needs hr_x of spatial size {2 * h}x{2 * w}, got {shape_str(hr_x)}")
+        offset = self.get_offset(hr_x, lr_x)
+        return sample_with_offsets(feat2sample, offset, self.groups, self.scale)
+
+    def extra_repr(self) -> str:
+        return (f"in_channels={self.in_channels}, scale={self.scale}, groups={self.groups}, "
+                f"kernel_size={self.kernel_size}, direction_feat={self.direction_feat!r}, "
+                f"norm={self.norm}")
+
+
+def _normal_init(m: nn.Conv2d, std: float) -> None:
+    nn.init.normal_(m.weight, 0.0, std)
+    if m.bias is not None:
+        nn.init.constant_(m.bias, 0.0)
+
+
+def _constant_init(m: nn.Conv2d, val: float) -> None:
+    nn.init.constant_(m.weight, val)
+    if m.bias is not None:
+        nn.init.constant_(m.bias, 0.0)
+
+
+def _xavier_init(m: nn.Conv2d) -> None:
+    nn.init.xavier_uniform_(m.weight, gain=1.0)
+    if m.bias is not None:
+        nn.init.constant_(m.bias, 0.0)
