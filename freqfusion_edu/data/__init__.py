@@ -1,0 +1,1 @@
+"""Data: toy scenes, the Cityscapes dataset and its synthetic twin, augmentation."""

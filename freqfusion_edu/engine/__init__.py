@@ -1,0 +1,1 @@
+"""Training and evaluation engine: config, train loop, evaluation, checkpoints, distributed."""

@@ -1,0 +1,1 @@
+"""Segmentation models: backbones, decoder heads (bilinear / FreqFusion / FPN), the segmentor."""
