@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from .._validate import check_positive_int, check_tensor, shape_str
 from .offsets import init_offsets
 
-__all__ = ["offset_field_hr", "sampling_positions_hr", "offset_summary"]
+__all__ = ["offset_field_hr", "sampling_positions_hr", "offset_summary", "scale_offsets"]
 
 
 def _check_offset(offset: torch.Tensor, groups: int, scale: int) -> None:
@@ -136,3 +136,29 @@ def offset_summary(offset: torch.Tensor, groups: int, scale: int = 2,
     return {"mean": vals.mean().item(), "max": vals.max().item(),
             "frac_over_half": (vals > 0.5).float().mean().item(),
             "per_group": vals.mean(dim=1).tolist(), "pixels": int(sel.sum().item())}
+
+
+def scale_offsets(offset: torch.Tensor, groups: int, factor: float, scale: int = 2) -> torch.Tensor:
+    r"""Multiply the learned part of an offset field, keeping the initial positions.
+
+    ``init_pos + factor * (offset - init_pos)``: ``factor = 0`` gives the identity sampling
+    (the plain upsampled map), ``1`` the field as predicted, ``2`` twice as far.
+
+    Args:
+        offset: :math:`(N, 2 G s^2, h, w)` in LR pixels, initial positions included.
+        groups: ``G``. factor: the multiplier (any real number). scale: ``s``.
+
+    Returns:
+        a tensor shaped like ``offset``.
+
+    Example:
+        >>> init = init_offsets(1).expand(1, -1, 2, 2)
+        >>> off = init + 0.3
+        >>> torch.allclose(scale_offsets(off, 1, 0.0), init), torch.allclose(scale_offsets(off, 1, 2.0), init + 0.6)
+        (True, True)
+    """
+    _check_offset(offset, groups, scale)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+        raise TypeError(f"factor must be a real number, got {type(factor).__name__}")
+    init = init_offsets(groups, scale, dtype=offset.dtype, device=offset.device)
+    return init + float(factor) * (offset - init)

@@ -3,7 +3,7 @@ import torch
 
 from freqfusion_edu import LocalSimGuidedSampler, init_offsets, sample_with_offsets
 from freqfusion_edu.functional.offset_tools import (offset_field_hr, offset_summary,
-                                                    sampling_positions_hr)
+                                                    sampling_positions_hr, scale_offsets)
 
 
 def _ramps(h2, w2):
@@ -85,3 +85,13 @@ def test_errors_name_the_argument():
         offset_summary(torch.zeros(1, 8, 2, 2), groups=1, mask=torch.ones(3, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="selects no pixel"):
         offset_summary(torch.zeros(1, 8, 2, 2), groups=1, mask=torch.zeros(4, 4, dtype=torch.bool))
+
+
+def test_scale_offsets_scales_only_the_learned_part():
+    torch.manual_seed(2)
+    off = init_offsets(2) + torch.randn(1, 16, 3, 3)
+    f1 = offset_field_hr(off, 2)
+    torch.testing.assert_close(offset_field_hr(scale_offsets(off, 2, 0.5), 2), 0.5 * f1)
+    torch.testing.assert_close(scale_offsets(off, 2, 1.0), off)
+    with pytest.raises(TypeError, match="factor must be a real number"):
+        scale_offsets(off, 2, "1")

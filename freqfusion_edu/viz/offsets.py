@@ -1,0 +1,274 @@
+"""Figures for the offset generator (chapter 04): similarity maps, offset quivers, resampling.
+
+Every helper returns a closed matplotlib Figure (display it once, e.g. as a cell's value).
+Tensors may carry a batch dimension; the first sample is drawn.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from ..functional.offset_tools import offset_field_hr, scale_offsets
+from ..functional.offsets import sample_with_offsets
+from ..functional.similarity import neighbour_offsets
+
+__all__ = ["plot_similarity_maps", "plot_offset_quiver", "plot_resampling",
+           "plot_offset_small_multiples", "plot_offset_view"]
+
+
+def _np(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().float().numpy()
+    return np.asarray(x)
+
+
+def _show_background(ax, background) -> None:
+    """An image (3, H, W) in [0, 1], a (H, W) map, or nothing."""
+    if background is None:
+        return
+    b = _np(background)
+    if b.ndim == 4:
+        b = b[0]
+    if b.ndim == 3 and b.shape[0] in (1, 3):
+        b = b[0] if b.shape[0] == 1 else np.clip(b.transpose(1, 2, 0), 0, 1)
+    ax.imshow(b, cmap="gray", interpolation="nearest")
+
+
+def _label_axes(ax, x=True, y=True) -> None:
+    if x:
+        ax.set_xlabel("x (HR pixels)")
+    if y:
+        ax.set_ylabel("y (HR pixels)")
+
+
+def plot_similarity_maps(sim: torch.Tensor, background=None, title: str | None = None,
+                         kernel_size: int = 3, dilation: int = 2, vmin: float | None = None):
+    r"""The ``k*k - 1`` local-similarity maps, each placed where its neighbour lies.
+
+    Args:
+        sim: :math:`(N, k^2 - 1, H, W)` or :math:`(k^2 - 1, H, W)` from ``local_similarity``.
+        background: shown in the centre cell (an image :math:`(3, H, W)` or a map); by default
+            the centre shows the mean similarity over the neighbours.
+        title: figure title. kernel_size, dilation: the window that produced ``sim``.
+        vmin: lower end of the colour scale (default ``min(0, sim.min())``; the top is 1).
+
+    Returns:
+        a Figure with a ``k x k`` grid of panels.
+    """
+    s = _np(sim)
+    if s.ndim == 4:
+        s = s[0]
+    nbs = neighbour_offsets(kernel_size, dilation)
+    if s.shape[0] != len(nbs):
+        raise ValueError(f"sim must have {len(nbs)} channels for kernel_size={kernel_size}, "
+                         f"got {s.shape[0]}")
+    lo = min(0.0, float(s.min())) if vmin is None else vmin
+    k, r = kernel_size, kernel_size // 2
+    fig, axes = plt.subplots(k, k, figsize=(2.4 * k + 0.8, 2.4 * k), squeeze=False,
+                             constrained_layout=True)
+    im = None
+    for (dy, dx), m in zip(nbs, s):
+        ax = axes[dy // dilation + r][dx // dilation + r]
+        im = ax.imshow(m, cmap="viridis", vmin=lo, vmax=1.0, interpolation="nearest")
+        ax.set_title(f"neighbour (dy,dx)=({dy:+d},{dx:+d})", fontsize=8)
+    centre = axes[r][r]
+    if background is None:
+        centre.imshow(s.mean(0), cmap="viridis", vmin=lo, vmax=1.0, interpolation="nearest")
+        centre.set_title("mean over neighbours", fontsize=8)
+    else:
+        _show_background(centre, background)
+        centre.set_title("centre pixel (input)", fontsize=8)
+    for i in range(k):
+        for j in range(k):
+            _label_axes(axes[i][j], x=i == k - 1, y=j == 0)
+    fig.colorbar(im, ax=axes, shrink=0.7, label="cosine similarity")
+    if title:
+        fig.suptitle(title)
+    plt.close(fig)
+    return fig
+
+
+def _field_for(offset, groups, group, scale):
+    f = offset_field_hr(offset.detach(), groups, scale)[0]  # (G, 2, H, W)
+    if group == "mean":
+        return f.mean(0)
+    if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group < groups:
+        raise ValueError(f"group must be 'mean' or an int in [0, {groups}), got {group!r}")
+    return f[group]
+
+
+def plot_offset_quiver(offset: torch.Tensor, groups: int, background=None, group="mean",
+                       step: int = 4, gain: float = 1.0, scale: int = 2, ax=None,
+                       title: str | None = None):
+    r"""Arrows from each HR pixel to the place it reads its value from (HR pixels).
+
+    Args:
+        offset: :math:`(N, 2 G s^2, h, w)` offsets in LR pixels, initial positions included.
+        groups: ``G``.
+        background: image :math:`(3, sh, sw)` or map :math:`(sh, sw)` drawn under the arrows.
+        group: ``'mean'`` (average over groups) or a group index.
+        step: draw one arrow every ``step`` HR pixels.
+        gain: arrows are drawn ``gain`` times longer than the displacement (stated in the title
+            when not 1).
+        scale: ``s``. ax: draw into this Axes instead of a new figure.
+        title: panel title.
+
+    Returns:
+        the Figure (closed).
+    """
+    field = _np(_field_for(offset, groups, group, scale))  # (2, H, W)
+    hh, ww = field.shape[-2:]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 5.2 * hh / ww + 0.4), constrained_layout=True)
+    else:
+        fig = ax.figure
+    _show_background(ax, background)
+    o = step // 2
+    ys, xs = np.mgrid[o:hh:step, o:ww:step]
+    u, v = field[0, o::step, o::step], field[1, o::step, o::step]
+    mag = np.hypot(u, v)
+    q = ax.quiver(xs, ys, gain * u, gain * v, mag, cmap="plasma", angles="xy",
+                  scale_units="xy", scale=1.0, width=0.006, clim=(0, max(float(mag.max()), 1e-6)))
+    fig.colorbar(q, ax=ax, shrink=0.8, label="|offset| (HR pixels)")
+    ax.set_xlim(-0.5, ww - 0.5)
+    ax.set_ylim(hh - 0.5, -0.5)
+    _label_axes(ax)
+    which = "mean over groups" if group == "mean" else f"group {group}"
+    ax.set_title((title or f"offsets ({which})") + (f", arrows x{gain:g}" if gain != 1 else ""),
+                 fontsize=9)
+    plt.close(fig)
+    return fig
+
+
+def _err_map(a, b):
+    return (a - b).norm(dim=-3) if a.dim() >= 3 else (a - b).abs()
+
+
+def plot_resampling(before: torch.Tensor, after: torch.Tensor, target: torch.Tensor,
+                    channel: int = 0, boundary: torch.Tensor | None = None,
+                    labels=("bilinear (before)", "resampled (after)", "sharp target")):
+    r"""Before/after resampling against a target: one channel, error maps, band errors.
+
+    Args:
+        before, after, target: :math:`(N, C, H, W)` or :math:`(C, H, W)` feature maps.
+        channel: which channel the top row shows.
+        boundary: optional boolean :math:`(H, W)` band; the bar chart then splits the mean
+            error into band and elsewhere.
+        labels: titles of the three maps.
+
+    Returns:
+        a Figure: top row the three maps, bottom row per-pixel error (L2 over channels) before
+        and after, and mean errors as bars.
+    """
+    b, a, t = (x[0] if x.dim() == 4 else x for x in (before, after, target))
+    b, a, t = (x.detach().cpu().float() for x in (b, a, t))
+    if not (b.shape == a.shape == t.shape):
+        raise ValueError(f"before, after and target must have one shape, got {tuple(b.shape)}, "
+                         f"{tuple(a.shape)}, {tuple(t.shape)}")
+    fig, axes = plt.subplots(2, 3, figsize=(11, 7), constrained_layout=True)
+    lo, hi = float(t[channel].min()), float(t[channel].max())
+    for ax, m, name in zip(axes[0], (b, a, t), labels):
+        im = ax.imshow(m[channel].numpy(), cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_title(f"{name}, channel {channel}", fontsize=9)
+        _label_axes(ax)
+    fig.colorbar(im, ax=axes[0, 2], shrink=0.8, label="feature value")
+    eb, ea = _err_map(b, t), _err_map(a, t)
+    top = float(max(eb.max(), ea.max(), 1e-6))
+    for ax, e, name in zip(axes[1, :2], (eb, ea), labels[:2]):
+        im = ax.imshow(e.numpy(), cmap="magma", vmin=0, vmax=top, interpolation="nearest")
+        ax.set_title(f"|{name} - target|, mean {e.mean():.4f}", fontsize=9)
+        _label_axes(ax)
+    fig.colorbar(im, ax=axes[1, 1], shrink=0.8, label="error (L2 over channels)")
+    ax = axes[1, 2]
+    groups = {"all pixels": torch.ones_like(eb, dtype=torch.bool)}
+    if boundary is not None:
+        band = boundary[0] if boundary.dim() == 3 else boundary
+        band = band.to(torch.bool).cpu()
+        groups = {"boundary band": band, "elsewhere": ~band, **groups}
+    xs = np.arange(len(groups))
+    vb = [float(eb[m].mean()) if m.any() else 0.0 for m in groups.values()]
+    va = [float(ea[m].mean()) if m.any() else 0.0 for m in groups.values()]
+    ax.bar(xs - 0.2, vb, 0.4, label="before", color="0.7", edgecolor="k")
+    ax.bar(xs + 0.2, va, 0.4, label="after", color="0.25", edgecolor="k", hatch="//")
+    ax.set_xticks(xs, list(groups))
+    ax.set_ylabel("mean error (L2 over channels)")
+    ax.set_xlabel("pixels")
+    ax.legend()
+    ax.set_title("mean error before / after", fontsize=9)
+    plt.close(fig)
+    return fig
+
+
+def _resample(feat_up, offset, groups, factor):
+    return sample_with_offsets(feat_up, scale_offsets(offset.detach(), groups, factor), groups)
+
+
+def plot_offset_view(feat_up: torch.Tensor, offset: torch.Tensor, groups: int,
+                     offset_scale: float = 1.0, channel: int = 0, target=None, background=None,
+                     step: int = 4):
+    r"""One state of the offset explorer: the resampled channel and the (scaled) quiver.
+
+    Args:
+        feat_up: upsampled map :math:`(N, C, 2h, 2w)` to resample.
+        offset: :math:`(N, 8 G, h, w)` offsets (initial positions included).
+        groups: ``G``. offset_scale: multiplier on the learned part of the offsets.
+        channel: channel drawn. target: optional sharp map :math:`(N, C, 2h, 2w)`; its error is
+            put in the title. background: drawn under the arrows. step: arrow spacing.
+
+    Returns:
+        a Figure with two panels.
+    """
+    out = _resample(feat_up, offset, groups, offset_scale)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), constrained_layout=True)
+    lo, hi = float(feat_up[0, channel].min()), float(feat_up[0, channel].max())
+    im = axes[0].imshow(_np(out[0, channel]), cmap="gray", vmin=lo, vmax=hi,
+                        interpolation="nearest")
+    fig.colorbar(im, ax=axes[0], shrink=0.8, label="feature value")
+    name = f"resampled, G={groups}, offsets x{offset_scale:g}, channel {channel}"
+    if target is not None:
+        name += f"\nmean error vs target {float(_err_map(out, target).mean()):.4f}"
+    axes[0].set_title(name, fontsize=9)
+    _label_axes(axes[0])
+    plot_offset_quiver(scale_offsets(offset.detach(), groups, offset_scale), groups,
+                       background=background, step=step, ax=axes[1])
+    plt.close(fig)
+    return fig
+
+
+def plot_offset_small_multiples(feat_up: torch.Tensor, offsets: dict, scales=(0.0, 1.0, 2.0),
+                                channel: int = 0, target=None):
+    r"""The static companion of the explorer: rows = group counts, columns = offset scales.
+
+    Args:
+        feat_up: :math:`(N, C, 2h, 2w)` map to resample.
+        offsets: ``{groups: offset}`` with offset :math:`(N, 8 G, h, w)` (e.g. one trained
+            sampler per group count).
+        scales: offset multipliers, one column each (0 is the plain upsampled map).
+        channel: channel shown. target: optional; each panel's title then gives its mean error.
+
+    Returns:
+        a Figure with ``len(offsets) x len(scales)`` panels.
+    """
+    if not offsets:
+        raise ValueError("offsets must map at least one group count to an offset tensor")
+    keys = sorted(offsets)
+    lo, hi = float(feat_up[0, channel].min()), float(feat_up[0, channel].max())
+    fig, axes = plt.subplots(len(keys), len(scales), squeeze=False,
+                             figsize=(2.8 * len(scales) + 0.8, 2.8 * len(keys)),
+                             constrained_layout=True)
+    im = None
+    for i, g in enumerate(keys):
+        for j, f in enumerate(scales):
+            out = _resample(feat_up, offsets[g], g, f)
+            ax = axes[i][j]
+            im = ax.imshow(_np(out[0, channel]), cmap="gray", vmin=lo, vmax=hi,
+                           interpolation="nearest")
+            txt = f"G={g}, offsets x{f:g}"
+            if target is not None:
+                txt += f"\nerror {float(_err_map(out, target).mean()):.4f}"
+            ax.set_title(txt, fontsize=8)
+            _label_axes(ax, x=i == len(keys) - 1, y=j == 0)
+    fig.colorbar(im, ax=axes, shrink=0.6, label=f"feature value (channel {channel})")
+    plt.close(fig)
+    return fig
