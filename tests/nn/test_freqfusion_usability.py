@@ -1,0 +1,149 @@
+"""What the official module cannot do: odd sizes, mixed precision, clear errors, a readable repr."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from freqfusion_edu import FreqFusion, crop_to, pad_to_multiple
+
+
+def small(**kw):
+    torch.manual_seed(0)
+    return FreqFusion(hr_channels=8, lr_channels=16, compressed_channels=8, **kw)
+
+
+# ---------------------------------------------------------------------------- odd sizes
+def test_odd_sizes_fail_by_default_with_both_shapes_named():
+    ff = small()
+    with pytest.raises(ValueError) as e:
+        ff(torch.randn(1, 8, 23, 33), torch.randn(1, 16, 12, 17))
+    msg = str(e.value)
+    assert "(1, 8, 23, 33)" in msg and "(1, 16, 12, 17)" in msg and "24x34" in msg
+    assert "size_mismatch='pad'" in msg
+
+
+@pytest.mark.parametrize("hr,lr", [((23, 33), (12, 17)), ((22, 32), (11, 16)), ((21, 30), (10, 15)),
+                                   ((9, 9), (5, 5))])
+@pytest.mark.parametrize("resample", [False, True])
+def test_size_mismatch_pad_equals_pad_then_crop(hr, lr, resample):
+    ff = small(size_mismatch="pad", feature_resample=resample).double()
+    X = torch.randn(2, 8, *hr, dtype=torch.float64)
+    Y = torch.randn(2, 16, *lr, dtype=torch.float64)
+    out = ff(X, Y)
+    for t in out:
+        assert tuple(t.shape[-2:]) == hr
+    # Definition: replicate-pad both to a consistent 2x pair, fuse, crop.
+    h2, w2 = max(lr[0], -(-hr[0] // 2)), max(lr[1], -(-hr[1] // 2))
+    Xp = F.pad(X, (0, 2 * w2 - hr[1], 0, 2 * h2 - hr[0]), mode="replicate")
+    Yp = F.pad(Y, (0, w2 - lr[1], 0, h2 - lr[0]), mode="replicate")
+    exact = small(feature_resample=resample).double()
+    exact.load_state_dict(ff.state_dict())
+    for a, b in zip(out, exact(Xp, Yp)):
+        torch.testing.assert_close(a, b[..., : hr[0], : hr[1]], rtol=0, atol=0)
+
+
+def test_size_mismatch_pad_is_identity_for_exact_sizes():
+    a, b = small(size_mismatch="pad"), small()
+    b.load_state_dict(a.state_dict())
+    X, Y = torch.randn(1, 8, 8, 10), torch.randn(1, 16, 4, 5)
+    for p, q in zip(a(X, Y), b(X, Y)):
+        assert torch.equal(p, q)
+
+
+def test_size_mismatch_pad_rejects_unrelated_sizes():
+    with pytest.raises(ValueError, match="not about 2x apart"):
+        small(size_mismatch="pad")(torch.randn(1, 8, 40, 40), torch.randn(1, 16, 5, 5))
+
+
+def test_pad_to_multiple_and_crop_back():
+    x = torch.randn(1, 3, 23, 33)
+    y, size = pad_to_multiple(x, 16)
+    assert y.shape == (1, 3, 32, 48) and size == (23, 33)
+    assert torch.equal(crop_to(y, size), x)
+    assert torch.all(y[..., 23:, :] == 0)
+
+
+# ---------------------------------------------------------------------------- mixed precision
+@pytest.mark.parametrize("resample", [False, True])
+def test_autocast_bfloat16_cpu_forward_backward(resample):
+    ff = small(feature_resample=resample)
+    with torch.no_grad():  # non-trivial kernels so the comparison means something
+        ff.content_encoder.weight.normal_(0, 0.3)
+        ff.content_encoder2.weight.normal_(0, 0.3)
+    X = torch.randn(2, 8, 16, 16, requires_grad=True)
+    Y = torch.randn(2, 16, 8, 8, requires_grad=True)
+    ref = ff(X, Y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ff(X, Y)
+        loss = sum(t.float().square().mean() for t in out)
+    loss.backward()
+    assert X.grad is not None and torch.isfinite(X.grad).all()
+    assert all(p.grad is not None for p in ff.parameters() if p.requires_grad)
+    for a, b in zip(out, ref):
+        assert a.dtype in (torch.float32, torch.bfloat16)
+        err = ((a.float() - b).norm() / b.norm()).item()
+        assert err < 3e-2, err  # bfloat16 has ~3 significant digits
+
+
+def test_mixed_input_dtypes_are_named():
+    with pytest.raises(TypeError, match="hr_feat has dtype torch.float64 but lr_feat has dtype torch.float32"):
+        small()(torch.randn(1, 8, 4, 4, dtype=torch.float64), torch.randn(1, 16, 2, 2))
+
+
+# ---------------------------------------------------------------------------- input checks
+@pytest.mark.parametrize("hr,lr,exc,msg", [
+    (torch.randn(8, 4, 4), torch.randn(1, 16, 2, 2), ValueError, "hr_feat must be a 4-D tensor"),
+    (torch.randn(1, 8, 4, 4), torch.randn(1, 16, 2), ValueError, "lr_feat must be a 4-D tensor"),
+    (torch.randn(1, 9, 4, 4), torch.randn(1, 16, 2, 2), ValueError, "hr_channels=8"),
+    (torch.randn(1, 8, 4, 4), torch.randn(1, 15, 2, 2), ValueError, "lr_channels=16"),
+    (torch.randn(2, 8, 4, 4), torch.randn(1, 16, 2, 2), ValueError, "same batch size"),
+    ("not a tensor", torch.randn(1, 16, 2, 2), TypeError, "hr_feat must be a torch.Tensor"),
+    (torch.ones(1, 8, 4, 4, dtype=torch.long), torch.randn(1, 16, 2, 2), TypeError, "floating-point"),
+])
+def test_forward_errors(hr, lr, exc, msg):
+    with pytest.raises(exc) as e:
+        small()(hr, lr)
+    assert msg in str(e.value)
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(scale_factor=2), "scale_factor must be 1"),
+    (dict(lowpass_kernel=4), "lowpass_kernel must be an odd"),
+    (dict(highpass_kernel=0), "highpass_kernel must be an odd"),
+    (dict(encoder_kernel=2), "encoder_kernel must be an odd"),
+    (dict(use_high_pass=False), "comp_feat_upsample=True needs use_high_pass=True"),
+    (dict(size_mismatch="crop"), "size_mismatch must be one of"),
+    (dict(upsample_mode="area"), "upsample_mode must be one of"),
+    (dict(direction_feat="feat", feature_resample=True), "direction_feat must be one of"),
+    (dict(feature_resample=True, feature_resample_group=3), "divisible by feature_resample_group"),
+    (dict(up_group=3), "divisible by up_group"),
+])
+def test_constructor_errors(kw, msg):
+    with pytest.raises(ValueError) as e:
+        small(**kw)
+    assert msg in str(e.value)
+
+
+def test_channels_must_be_positive_int():
+    with pytest.raises(ValueError, match="hr_channels must be a positive integer"):
+        FreqFusion(0, 8)
+
+
+def test_unknown_kwargs_warn_like_the_official_module_swallows_them():
+    with pytest.warns(UserWarning, match="lowpass_pad"):
+        FreqFusion(8, 8, compressed_channels=8, lowpass_pad=0)
+
+
+def test_repr_shows_configuration():
+    r = repr(small(feature_resample=True, size_mismatch="pad"))
+    for part in ("hr_channels=8", "lr_channels=16", "compressed_channels=8", "lowpass_kernel=5",
+                 "feature_resample=True", "direction_feat='sim_concat'", "size_mismatch='pad'",
+                 "(dysampler): LocalSimGuidedSampler("):
+        assert part in r
+
+
+def test_use_low_pass_has_no_effect():
+    a, b = small(use_low_pass=False), small()
+    b.load_state_dict(a.state_dict())
+    X, Y = torch.randn(1, 8, 6, 6), torch.randn(1, 16, 3, 3)
+    for p, q in zip(a(X, Y), b(X, Y)):
+        assert torch.equal(p, q)
