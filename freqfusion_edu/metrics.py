@@ -477,9 +477,10 @@ def boundary_band(labels: torch.Tensor, width: int = 5, ignore_index: int = 255)
     """Pixels near a label boundary: the band the boundary variant of the metrics averages over.
 
     An edge pixel is one whose label differs from one of its 4 neighbours (the robust form of
-    "Laplacian of the label map is non-zero": a Laplacian can cancel, e.g. 1 | 2 | 3). Edges are
-    dilated with a ``width x width`` square; the ignore region, dilated the same way, is cut out
-    (so borders with ignore pixels do not count). The image border is not an edge.
+    "Laplacian of the label map is non-zero": a Laplacian can cancel, e.g. 1 | 2 | 3); a border
+    between a class and the ignore label is not an edge. Edges are dilated with a
+    ``width x width`` square, and the ignore region, dilated the same way, is cut out (as in the
+    reference tool). The image border is not an edge.
 
     Args:
         labels: integer :math:`(H, W)` or :math:`(N, H, W)`.
@@ -506,7 +507,9 @@ def boundary_band(labels: torch.Tensor, width: int = 5, ignore_index: int = 255)
     h, w = y.shape[-2:]
     edge = torch.zeros_like(y, dtype=torch.bool)
     for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
-        edge |= yp[..., dy:dy + h, dx:dx + w] != y
+        nb = yp[..., dy:dy + h, dx:dx + w]
+        edge |= (nb != y) & (nb != ignore_index)
+    edge &= y != ignore_index
     r = width // 2
     ign = (y == ignore_index).float()
     if r > 0:

@@ -19,7 +19,7 @@ import torch
 from .._validate import check_positive_int
 
 __all__ = ["Scene", "CLASS_NAMES", "IGNORE_INDEX", "make_scene", "make_scene_batch",
-           "class_embeddings", "features_from_scene"]
+           "class_embeddings", "features_from_scene", "blur_features", "bilinear_fusion"]
 
 #: Class names in drawing order: a scene with ``num_classes=k`` draws only the first ``k``.
 CLASS_NAMES: tuple[str, ...] = ("sky", "building", "road", "sidewalk", "vegetation", "pole",
@@ -320,3 +320,71 @@ def features_from_scene(label: torch.Tensor, num_classes: int, channels: int = 1
         feats = feats + noise * torch.randn(feats.shape, generator=g).to(feats.device)
     feats = feats.contiguous()
     return feats[0] if squeeze else feats
+
+
+def _check_feature_map(features) -> None:
+    if not isinstance(features, torch.Tensor):
+        raise TypeError(f"features must be a torch.Tensor, got {type(features).__name__}")
+    if features.dim() != 4 or not features.is_floating_point():
+        raise ValueError(f"features must be a floating-point 4-D tensor (N, C, H, W), got shape "
+                         f"{tuple(features.shape)} and dtype {features.dtype}")
+
+
+def blur_features(features: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
+    """Gaussian-blur every channel: a stand-in for over-smoothed (low-passed) features.
+
+    Args:
+        features: float :math:`(N, C, H, W)`.
+        sigma: standard deviation in pixels (> 0); the kernel side is ``2 * ceil(2 sigma) + 1``.
+
+    Returns:
+        :math:`(N, C, H, W)`, same dtype; borders are replicated.
+
+    Example:
+        >>> f = torch.zeros(1, 1, 9, 9); f[..., 4, 4] = 1.0
+        >>> b = blur_features(f, 1.0)
+        >>> round(float(b.sum()), 4), bool(b[0, 0, 4, 4] < 1)
+        (1.0, True)
+    """
+    _check_feature_map(features)
+    if not (isinstance(sigma, (int, float)) and sigma > 0):
+        raise ValueError(f"sigma must be a number > 0, got {sigma!r}")
+    from kornia.filters import gaussian_blur2d
+
+    k = 2 * math.ceil(2 * sigma) + 1
+    return gaussian_blur2d(features, (k, k), (float(sigma), float(sigma)), border_type="replicate")
+
+
+def bilinear_fusion(features: torch.Tensor, factor: int = 4, fine_weight: float = 0.5) -> torch.Tensor:
+    """Imitate standard FPN-style fusion: ``upsample_bilinear(coarse) + fine_weight * fine``.
+
+    The coarse, semantic path is ``features`` average-pooled by ``factor`` (a deep level at
+    1/``factor`` resolution); it is brought back by bilinear upsampling and added to the fine
+    path (``features`` themselves, weighted ``fine_weight < 1`` because shallow features carry
+    less semantics). Thin objects and boundaries then get the coarse path's mixture of
+    neighbouring classes -- the inconsistency FreqFusion sets out to fix.
+
+    Args:
+        features: float :math:`(N, C, H, W)` with ``H`` and ``W`` divisible by ``factor``.
+        factor: integer downsampling factor of the coarse path (>= 1).
+        fine_weight: weight of the fine path (>= 0).
+
+    Returns:
+        :math:`(N, C, H, W)`.
+
+    Example:
+        >>> f = torch.ones(1, 2, 8, 8)
+        >>> torch.allclose(bilinear_fusion(f, 4, 0.5), 1.5 * f)
+        True
+    """
+    _check_feature_map(features)
+    check_positive_int(factor, "factor")
+    h, w = features.shape[-2:]
+    if h % factor or w % factor:
+        raise ValueError(f"features' height and width must be divisible by factor={factor}, got "
+                         f"{h}x{w}")
+    if not (isinstance(fine_weight, (int, float)) and fine_weight >= 0):
+        raise ValueError(f"fine_weight must be a number >= 0, got {fine_weight!r}")
+    coarse = torch.nn.functional.avg_pool2d(features, factor)
+    up = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+    return up + fine_weight * features
