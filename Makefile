@@ -9,7 +9,7 @@ export PYTHONHASHSEED := 0
 export FREQFUSION_EDU_MODE ?= fast
 
 .DEFAULT_GOAL := help
-.PHONY: help lab install test test-unit test-book clean
+.PHONY: help lab install test test-unit test-book check-notebooks clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,10 +31,13 @@ lab: $(STAMP) ## open the book in JupyterLab (book/00_index.ipynb)
 test-unit: $(STAMP) ## unit tests and doctests
 	$(PY) -m pytest -q tests freqfusion_edu
 
-test-book: $(STAMP) ## run every chapter top to bottom under nbval (fast mode)
+test-book: $(STAMP) ## run every chapter top to bottom under nbval (fast mode), with timings
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:python book
 
-test: test-unit test-book ## everything CI runs
+check-notebooks: $(STAMP) ## fail if any notebook is stored with outputs
+	$(VENV)/bin/nbstripout --verify $$(git ls-files '*.ipynb')
+
+test: check-notebooks test-unit test-book ## everything CI runs
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache
