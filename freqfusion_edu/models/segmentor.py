@@ -1,0 +1,144 @@
+"""Backbone + head, input padding, and the SegFormer optimizer parameter groups."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .._validate import check_choice, check_tensor, shape_str
+from ..functional.padding import crop_to, pad_to_multiple
+from .backbones import BACKBONES, build_backbone
+from .heads import FUSIONS, FPNHead, SegFormerHead
+
+__all__ = ["Segmentor", "build_segmentor", "param_groups", "HEADS"]
+
+HEADS = ("segformer", "fpn")
+
+
+class Segmentor(nn.Module):
+    """An encoder-decoder segmentation network.
+
+    The input is padded at the bottom/right to a multiple of ``stride`` (32) so every feature
+    level is exactly twice the next one (what FreqFusion needs), the head's 1/4 logits are
+    upsampled x4 (bilinear), and the padding is cropped away, so the output has the input's size.
+
+    Args:
+        backbone: returns 4 maps at strides 4..32 and has ``out_channels``.
+        head: takes those 4 maps, returns 1/4 logits (``return_features`` supported).
+        stride: padding multiple (32 for the 4-level backbones here).
+
+    Shapes:
+        images :math:`(N, 3, H, W)` (normalized) -> logits :math:`(N, K, H, W)`; with
+        ``return_features=True`` also the fused feature map :math:`(N, C, \\lceil H/4 \\rceil,
+        \\lceil W/4 \\rceil)`.
+
+    Example:
+        >>> m = build_segmentor("tiny", "segformer", num_classes=3, embed_dim=16)
+        >>> m(torch.randn(1, 3, 50, 70)).shape
+        torch.Size([1, 3, 50, 70])
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, stride: int = 32):
+        super().__init__()
+        self.backbone, self.head, self.stride = backbone, head, int(stride)
+        self.num_classes = getattr(head, "num_classes", None)
+
+    def forward(self, images: torch.Tensor, return_features: bool = False):
+        check_tensor(images, "images", 4, "(N, 3, H, W)")
+        h, w = images.shape[-2:]
+        x, _ = pad_to_multiple(images, self.stride)
+        logits, feats = self.head(self.backbone(x), return_features=True)
+        logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        logits = crop_to(logits, (h, w))
+        if return_features:
+            return logits, crop_to(feats, (math.ceil(h / 4), math.ceil(w / 4)))
+        return logits
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}"
+
+
+# Head widths of the official configs: SegFormer B0/B1 use 256, B2..B5 768 (mmseg configs).
+_DEFAULT_WIDTH = {"tiny": 64, "mit-b0": 256, "mit-b1": 256}
+
+
+def build_segmentor(backbone: str = "tiny", head: str = "segformer", fusion: str = "bilinear",
+                    num_classes: int = 19, pretrained=None, backbone_kwargs: dict | None = None,
+                    **head_kwargs) -> Segmentor:
+    """Build a :class:`Segmentor` by name.
+
+    Args:
+        backbone: ``'tiny'`` or ``'mit-b0'`` .. ``'mit-b5'``.
+        head: ``'segformer'`` (:class:`SegFormerHead`) or ``'fpn'`` (:class:`FPNHead`).
+        fusion: ``'bilinear'`` or ``'freqfusion'``.
+        num_classes: output classes (19 for Cityscapes).
+        pretrained: MiT weights (``'nvidia/mit-b0'``, a local folder, or ``True`` for the
+            Hugging Face name of the variant); ``None`` for random init.
+        backbone_kwargs: passed to the tiny backbone (e.g. ``widths``).
+        **head_kwargs: passed to the head (``embed_dim`` / ``channels``, ``dropout``,
+            ``ff_kwargs``, ``compressed_channels``). Default width: 64 for ``tiny``, 256 for
+            MiT-B0/B1, 768 for B2..B5 (as the official SegFormer configs).
+
+    Example:
+        >>> m = build_segmentor("tiny", "fpn", "freqfusion", num_classes=4, channels=16)
+        >>> type(m.head).__name__, m.head.fusion
+        ('FPNHead', 'freqfusion')
+    """
+    check_choice(backbone, "backbone", BACKBONES)
+    check_choice(head, "head", HEADS)
+    check_choice(fusion, "fusion", FUSIONS)
+    bb = build_backbone(backbone, pretrained=pretrained, **(backbone_kwargs or {}))
+    width = _DEFAULT_WIDTH.get(backbone, 768)
+    if head == "segformer":
+        head_kwargs.setdefault("embed_dim", width)
+        hd = SegFormerHead(bb.out_channels, num_classes=num_classes, fusion=fusion, **head_kwargs)
+    else:
+        head_kwargs.setdefault("channels", min(width, 256))
+        hd = FPNHead(bb.out_channels, num_classes=num_classes, fusion=fusion, **head_kwargs)
+    return Segmentor(bb, hd)
+
+
+def _no_decay(name: str, p: torch.Tensor) -> bool:
+    return p.ndim <= 1 or "norm" in name or "pos_block" in name
+
+
+def param_groups(model: nn.Module, lr: float, weight_decay: float,
+                 head_lr_mult: float = 10.0) -> list[dict]:
+    """Optimizer parameter groups of the SegFormer recipe.
+
+    The decode head trains with ``lr * head_lr_mult``; norms, biases (every 1-D parameter) and
+    ``pos_block`` parameters get no weight decay. Parameters with ``requires_grad=False`` are
+    left out. A DDP-wrapped model (``.module``) is unwrapped.
+
+    Args:
+        model: a :class:`Segmentor` (parameters under ``head.`` are the head's).
+        lr, weight_decay: base values.
+        head_lr_mult: learning-rate multiplier of the head.
+
+    Returns:
+        Up to four dicts ``{'name', 'params', 'lr', 'weight_decay'}`` (empty groups dropped):
+        ``backbone``, ``backbone_no_decay``, ``head``, ``head_no_decay``; pass them to
+        ``torch.optim.AdamW``.
+
+    Example:
+        >>> m = build_segmentor("tiny", num_classes=3, embed_dim=16)
+        >>> [(g["name"], g["lr"], g["weight_decay"]) for g in param_groups(m, 1e-3, 0.01)]
+        [('backbone', 0.001, 0.01), ('backbone_no_decay', 0.001, 0.0), ('head', 0.01, 0.01), ('head_no_decay', 0.01, 0.0)]
+    """
+    model = getattr(model, "module", model)
+    groups = {k: [] for k in ("backbone", "backbone_no_decay", "head", "head_no_decay")}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        part = "head" if name.startswith("head.") else "backbone"
+        groups[part + ("_no_decay" if _no_decay(name, p) else "")].append(p)
+    out = []
+    for key, params in groups.items():
+        if not params:
+            continue
+        mult = head_lr_mult if key.startswith("head") else 1.0
+        out.append({"name": key, "params": params, "lr": lr * mult,
+                    "weight_decay": 0.0 if key.endswith("no_decay") else weight_decay})
+    return out
