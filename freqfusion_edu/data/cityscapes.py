@@ -376,9 +376,12 @@ def verify_cityscapes(root, splits: Sequence[str] = ("train", "val"), check_size
 
     Example:
         >>> import tempfile
-        >>> r = verify_cityscapes(tempfile.mkdtemp())
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     r = verify_cityscapes(d)
         >>> r.ok, r.counts
         (False, {'train': 0, 'val': 0})
+        >>> print(r.problems[0])  # doctest: +ELLIPSIS
+        missing folder ...leftImg8bit/train (split 'train')
     """
     if isinstance(splits, str):
         splits = (splits,)

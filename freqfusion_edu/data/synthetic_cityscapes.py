@@ -318,8 +318,9 @@ def generate_cityscapes_like(root, splits=None, size=(128, 256), seed: int = 0,
 
     Example:
         >>> import tempfile
-        >>> out = generate_cityscapes_like(tempfile.mkdtemp(), {"val": 1}, size=(64, 128))
-        >>> out["val"][0].name
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     out = generate_cityscapes_like(d, {"val": 1}, size=(64, 128))
+        ...     out["val"][0].name
         'frankfurt_000000_000019_leftImg8bit.png'
     """
     if splits is None:

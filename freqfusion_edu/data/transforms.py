@@ -187,7 +187,10 @@ class TrainTransform:
         photometric: apply :func:`photometric_distortion` to the image.
         cat_max_ratio: see :func:`random_crop` (mmseg uses 0.75 for Cityscapes).
         ignore_index: label value of padded pixels.
-        generator: optional ``torch.Generator`` for reproducible draws.
+        generator: optional ``torch.Generator`` for reproducible draws in one process. Leave it
+            ``None`` with a multi-worker ``DataLoader``: the global torch RNG, which the loader
+            seeds differently in every worker, is used then (a shared generator would be
+            copied into each worker and repeat the same augmentations).
 
     Call: ``t(image, label) -> (image, label)`` with image float (3, H, W), label integer (H, W);
     returns image float32 (3, crop_H, crop_W) and label int64 (crop_H, crop_W).

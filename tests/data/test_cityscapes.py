@@ -145,3 +145,14 @@ def test_verify_missing_split(tmp_path):
     rep = verify_cityscapes(tmp_path, splits=("train", "val"))
     assert not rep.ok and rep.counts == {"train": 1, "val": 0}
     assert any("val" in p and "missing folder" in p for p in rep.problems)
+
+
+def test_dataloader_with_train_transform(cs_root):
+    from freqfusion_edu.data.transforms import TrainTransform
+
+    torch.manual_seed(0)
+    ds = CityscapesDataset(cs_root, "train", transforms=TrainTransform((32, 48)))
+    images, labels = next(iter(torch.utils.data.DataLoader(ds, batch_size=3)))
+    assert images.shape == (3, 3, 32, 48) and labels.shape == (3, 32, 48)
+    assert labels.dtype == torch.int64
+    assert set(labels.unique().tolist()) <= set(range(19)) | {255}
