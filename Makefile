@@ -29,7 +29,7 @@ lab: $(STAMP) ## open the book in JupyterLab (book/00_index.ipynb)
 	$(VENV)/bin/jupyter lab --notebook-dir=. --port=$(PORT) book/00_index.ipynb
 
 test-unit: $(STAMP) ## unit tests and doctests
-	$(PY) -m pytest -q tests freqfusion_edu
+	$(PY) -m pytest -q tests freqfusion_edu --ignore=tests/browser
 
 test-book: $(STAMP) ## run every chapter top to bottom under nbval (fast mode), with timings
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:python book
