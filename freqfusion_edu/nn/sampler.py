@@ -115,6 +115,14 @@ class LocalSimGuidedSampler(nn.Module):
         offset = self.get_offset(hr_x, lr_x)
         return sample_with_offsets(feat2sample, offset, self.groups, self.scale)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Older official checkpoints name the gates `scope` / `hr_scope` (the official repo's
+        # SegNeXt/others/torch_model_rename.py renames them); accept both spellings.
+        for old, new in (("scope.", "direct_scale."), ("hr_scope.", "hr_direct_scale.")):
+            for key in [k for k in state_dict if k.startswith(prefix + old)]:
+                state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, scale={self.scale}, groups={self.groups}, "
                 f"kernel_size={self.kernel_size}, direction_feat={self.direction_feat!r}, "

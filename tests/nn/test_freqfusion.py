@@ -334,3 +334,15 @@ def test_sampler_alone_matches_reference():
         randomize(s, 8)
         hr, lr, feat = torch.randn(1, 16, 8, 10), torch.randn(1, 16, 4, 5), torch.randn(1, 6, 8, 10)
         torch.testing.assert_close(s(hr, lr, feat), ref_sampler(s, hr, lr, feat), rtol=1e-10, atol=1e-10)
+
+
+def test_legacy_scope_names_load():
+    a = FreqFusion(16, 32, compressed_channels=16, feature_resample=True)
+    sd = a.state_dict()
+    legacy = {k.replace(".hr_direct_scale.", ".hr_scope.").replace(".direct_scale.", ".scope."): v
+              for k, v in sd.items()}
+    assert "dysampler.scope.weight" in legacy and "dysampler.hr_scope.bias" in legacy
+    b = FreqFusion(16, 32, compressed_channels=16, feature_resample=True)
+    b.load_state_dict(legacy, strict=True)
+    for k, v in b.state_dict().items():
+        assert torch.equal(v, sd[k]), k
