@@ -145,7 +145,7 @@ class SimilarityExplorer(widgets.VBox):
                             ("error rate (pixels)", "pixel_error_rate"))
             if not (math.isnan(sharp[k]) and math.isnan(cur[k])))
         where = self.region.value + (f" ({self.band_width.value} px)" if band is not None else "")
-        self.info.value = (f"<table><tr><th>{where}</th><th>sharp</th><th>{self._setting()}</th></tr>"
+        self.info.value = (f"<table><tr><th>{where} (class means)</th><th>sharp</th><th>{self._setting()}</th></tr>"
                            f"{rows}</table>")
         maps = {"sharp": self._features, self._setting(): feats}
         fig = plot_similarity_small_multiples(self._label, maps, self._k, self._ignore, band)
