@@ -225,10 +225,11 @@ def _show_kernel(ax, k: torch.Tensor, title: str | None = None, annotate: bool =
         im = ax.imshow(a, cmap=_KERNEL_CMAP, vmin=0, interpolation="nearest")
     ax.figure.colorbar(im, ax=ax, fraction=0.046)
     if annotate and a.shape[0] <= 5:
-        hi = float(np.abs(a).max()) or 1.0
+        lo, hi = im.get_clim()
         for (i, j), v in np.ndenumerate(a):
+            bright = (v - lo) / ((hi - lo) or 1.0) > 0.6  # dark text on bright cells
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                    color="black" if (v > 0.6 * hi and not symmetric) else "white")
+                    color="black" if bright else "white")
     ax.set_xlabel("k_x (tap)")
     ax.set_ylabel("k_y (tap)")
     if title:
