@@ -134,7 +134,8 @@ def build_datasets(cfg: Config) -> Datasets:
         raise ConfigError(f"Cityscapes has {len(CLASS_NAMES)} classes; set model.num_classes="
                           f"{len(CLASS_NAMES)} (got {cfg.model.num_classes})")
     train = CityscapesDataset(root, "train")
-    val = CityscapesDataset(root, "val", transforms=EvalTransform())
+    scale = cfg.eval.scale if cfg.eval.scale != 1 else None
+    val = CityscapesDataset(root, "val", transforms=EvalTransform(scale=scale))
     transform = TrainTransform(crop_size=d.crop_size, scale_range=d.scale_range, flip_p=0.5,
                                photometric=True, cat_max_ratio=0.75)
     return Datasets(SeededAugmentation(train, transform), val, tuple(CLASS_NAMES))
@@ -146,8 +147,11 @@ def build_model(cfg: Config) -> nn.Module:
     from ..models.segmentor import build_segmentor
 
     m = cfg.model
+    kwargs = {}
+    if m.head_width:
+        kwargs["embed_dim" if m.head == "segformer" else "channels"] = m.head_width
     return build_segmentor(backbone=m.backbone, head=m.head, fusion=m.fusion,
-                           num_classes=m.num_classes, pretrained=m.pretrained)
+                           num_classes=m.num_classes, pretrained=m.pretrained, **kwargs)
 
 
 def _checkpointed(forward):

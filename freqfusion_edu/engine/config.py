@@ -37,6 +37,7 @@ class ModelConfig:
     fusion: str = "bilinear"          # 'bilinear' or 'freqfusion'
     pretrained: Optional[str] = None  # a path or hub name for the encoder weights, or None
     num_classes: int = 19
+    head_width: int = 0               # decoder channels; 0 = the segmentor's default (64 tiny, 256 MiT-B0/B1)
 
 
 @dataclass
@@ -85,6 +86,7 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     mode: str = "whole"               # 'whole' image or 'slide' (sliding window)
+    scale: float = 1.0                # resize val images by this (labels stay full size)
     crop: tuple = (1024, 1024)        # sliding-window crop (H, W)
     stride: tuple = (768, 768)        # sliding-window stride (H, W)
     boundary_iou: float = 0.005       # boundary IoU dilation ratio (0.005 for Cityscapes; 0: off)
@@ -305,7 +307,7 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"config key {key!r} must be one of {list(choices)}, got {value!r}")
     positive = ["model.num_classes", "data.batch_size", "data.toy_train", "data.toy_val",
                 "train.max_iters", "train.grad_accum", "train.log_every"]
-    non_negative = ["data.num_workers", "optim.warmup_iters", "train.checkpoint_every",
+    non_negative = ["model.head_width", "data.num_workers", "optim.warmup_iters", "train.checkpoint_every",
                     "train.eval_every", "eval.max_images"]
     for key in positive + non_negative:
         sec, name = key.split(".")
@@ -321,6 +323,8 @@ def validate(cfg: Config) -> None:
     lo, hi = cfg.data.scale_range
     if not 0 < lo <= hi:
         raise ConfigError(f"config key 'data.scale_range' must be 0 < low <= high, got {[lo, hi]}")
+    if cfg.eval.scale <= 0:
+        raise ConfigError(f"config key 'eval.scale' must be > 0, got {cfg.eval.scale!r}")
     if cfg.optim.lr <= 0:
         raise ConfigError(f"config key 'optim.lr' must be > 0, got {cfg.optim.lr!r}")
     if not 0 < cfg.optim.warmup_ratio <= 1:
