@@ -156,12 +156,12 @@ def format_iou_table(iou: torch.Tensor, class_names: Sequence[str],
     """A per-class table in percent; ``-`` for classes absent from ground truth and prediction.
 
     >>> print(format_iou_table(torch.tensor([0.5, float('nan')]), ['road', 'sky']))
-    class          IoU
-    -------------------
-    road          50.00
-    sky               -
-    -------------------
-    mean          50.00
+    class            IoU
+    --------------------
+    road           50.00
+    sky                -
+    --------------------
+    mean           50.00
     """
     def cell(v):
         return f"{100 * v:7.2f}" if not math.isnan(v) else f"{'-':>7}"
