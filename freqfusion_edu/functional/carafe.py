@@ -11,26 +11,76 @@ Two implementations live here:
 * :func:`carafe_reference`: five obviously-correct lines (unfold, nearest-upsample, weight, sum).
   It materializes an :math:`N C k^2 H W` tensor (25x the output for ``k = 5``): fine for tests
   and the book, the reason users of other ports run out of memory.
-* :func:`carafe`: the default. A custom autograd function that works on row bands of the
-  low-resolution map, so the largest temporary is one band, and recomputes the band in backward
-  instead of saving it. The per-pixel weighted sum becomes a batched matrix product
-  ``(C/G x k^2) @ (k^2 x s^2)`` for every low-resolution pixel.
+* :func:`carafe`: the default. A custom autograd function that saves only its inputs and
+  computes a *tap loop written straight into the output*:
+
+  1. ``xw``: the input, zero-padded by ``k // 2`` and repeated ``s`` times along the width
+     (nearest upsampling of columns only, ``s x`` the input). Tap ``(ky, kx)`` of every output
+     pixel in LR row ``y`` is then the slice ``xw[..., y + ky, kx*s : kx*s + W]``, contiguous
+     along the output width, and it is shared by the ``s`` output rows of ``y`` (a stride-0
+     broadcast). The mask is broadcast over channels the same way.
+  2. The output is filled band by band (``_BAND_ELEMENTS`` output elements per band, a few LR
+     rows) with one ``mul``/``addcmul_`` per tap, so the band being accumulated stays in the
+     CPU caches while all ``k*k`` taps are added to it, every operation is a contiguous,
+     vectorized loop along the width, and there is no temporary at all besides ``xw``.
+  3. Backward recomputes ``xw`` and walks the same bands: the mask gradient is a channel sum of
+     ``grad * tap``; the input gradient accumulates ``grad * mask`` into a width-upsampled
+     buffer that is summed back over the ``s`` repeated columns at the end.
+
+  Optionally (``set_backend("compile")`` or ``FREQFUSION_EDU_CARAFE=compile``) the forward sum
+  is handed to ``torch.compile``, which fuses the ``k*k`` taps into one loop that keeps the
+  running sum in registers (2-3x faster than the eager tap loop on a CPU, but its first call
+  compiles for tens of seconds, so it is never the default; if compilation fails the eager path
+  is used and a warning says why). ``benchmarks/carafe_bench.py`` measures all of them against
+  the machine's floor.
 """
 from __future__ import annotations
 
 import contextlib
+import os
+import warnings
 
 import torch
 import torch.nn.functional as F
 
 from .._validate import check_odd_kernel, check_positive_int, check_tensor, shape_str
 
-__all__ = ["carafe", "carafe_reference", "check_carafe_args"]
+__all__ = ["carafe", "carafe_reference", "check_carafe_args", "set_backend", "get_backend"]
 
-# Elements of the largest band temporary (the unfolded window of one band of LR rows).
-# 2**20 float32 elements = 4 MiB: large enough to amortize Python overhead, small enough to
-# stay near the caches and far below the output's size at realistic resolutions.
-_BAND_ELEMENTS = 1 << 20
+# Output elements per band. 2**18 float32 elements = 1 MiB: the band and the input rows it reads
+# stay in the last-level cache (a sweep on a 2-core EPYC put the optimum at 0.5-1 MiB), while
+# each per-tap operation is still large enough (and parallel enough) to hide Python's overhead.
+_BAND_ELEMENTS = 1 << 18
+
+_BACKENDS = ("eager", "compile")
+_backend = os.environ.get("FREQFUSION_EDU_CARAFE", "eager").strip().lower() or "eager"
+if _backend not in _BACKENDS:  # a typo in the environment must not break the import
+    warnings.warn(f"FREQFUSION_EDU_CARAFE must be one of {list(_BACKENDS)}, got {_backend!r}; "
+                  "using 'eager'", stacklevel=1)
+    _backend = "eager"
+_compiled: dict = {}
+
+
+def set_backend(name: str) -> None:
+    """Choose how :func:`carafe`'s forward runs: ``'eager'`` (default) or ``'compile'``.
+
+    ``'compile'`` uses ``torch.compile`` (compiled lazily, once per kernel size and scale, at
+    the first call; falls back to eager with a warning when compilation is unavailable).
+    Backward is always the eager banded loop. Results are identical up to float rounding.
+
+    Example:
+        >>> set_backend("eager"); get_backend()
+        'eager'
+    """
+    global _backend
+    if name not in _BACKENDS:
+        raise ValueError(f"backend must be one of {list(_BACKENDS)}, got {name!r}")
+    _backend = name
+
+
+def get_backend() -> str:
+    """The current forward backend of :func:`carafe` (``'eager'`` or ``'compile'``)."""
+    return _backend
 
 
 def check_carafe_args(features, masks, kernel_size, group_size, scale_factor) -> None:
@@ -90,79 +140,115 @@ def carafe_reference(features: torch.Tensor, masks: torch.Tensor, kernel_size: i
     return (u * m).sum(dim=3).view(n, c, h * s, w * s)
 
 
+# -- the fast path -------------------------------------------------------------------------
+# Shapes below: b = N (batch), g = groups, cg = C / G, r = k // 2, W = w * s (output width),
+# hp = h + 2r, Wp = (w + 2r) * s.
+
 def _bands(h: int, row_elements: int):
-    """Split ``range(h)`` into bands of rows whose temporaries stay under ``_BAND_ELEMENTS``."""
+    """Split ``range(h)`` into bands of LR rows of about ``_BAND_ELEMENTS`` output elements."""
     rows = max(1, _BAND_ELEMENTS // max(row_elements, 1))
     for i0 in range(0, h, rows):
         yield i0, min(h, i0 + rows)
 
 
-def _windows(xp: torch.Tensor, i0: int, i1: int, k: int) -> torch.Tensor:
-    """(B, Cg, hp, wp) padded input -> (B*R*w, Cg, k*k) windows of LR rows ``i0:i1`` (a copy)."""
-    b, cg = xp.shape[:2]
-    u = xp[:, :, i0:i1 + k - 1].unfold(2, k, 1).unfold(3, k, 1)  # (B, Cg, R, w, k, k), a view
-    r, w = u.shape[2:4]
-    return u.permute(0, 2, 3, 1, 4, 5).reshape(b * r * w, cg, k * k)
-
-
-def _mask_band(m6: torch.Tensor, i0: int, i1: int) -> torch.Tensor:
-    """(B, kk, h, s, w, s) masks -> (B*R*w, kk, s*s) for LR rows ``i0:i1`` (a copy)."""
-    b, kk, _, s, w, _ = m6.shape
-    return m6[:, :, i0:i1].permute(0, 2, 4, 1, 3, 5).reshape(-1, kk, s * s)
+def _widen(x: torch.Tensor, k: int, s: int) -> torch.Tensor:
+    """(N, C, h, w) -> (N, C, h + 2r, (w + 2r) * s): zero-pad by r, repeat columns s times."""
+    n, c, h, w = x.shape
+    r = k // 2
+    xw = x.new_zeros(n, c, h + 2 * r, w + 2 * r, s)
+    xw[:, :, r:r + h, r:r + w] = x[..., None]  # one pass, no intermediate padded copy
+    return xw.view(n, c, h + 2 * r, (w + 2 * r) * s)
 
 
 def _carafe_forward(x: torch.Tensor, m: torch.Tensor, k: int, g: int, s: int) -> torch.Tensor:
     n, c, h, w = x.shape
-    cg, kk, r = c // g, k * k, k // 2
-    b = n * g
-    xp = F.pad(x, (r, r, r, r)).view(b, cg, h + 2 * r, w + 2 * r)
-    m6 = m.view(b, kk, h, s, w, s)
-    out = x.new_empty(n, c, h * s, w * s)
-    o6 = out.view(b, cg, h, s, w, s)
-    for i0, i1 in _bands(h, b * w * cg * kk):
-        rows = i1 - i0
-        res = torch.bmm(_windows(xp, i0, i1, k), _mask_band(m6, i0, i1))  # (B*R*w, Cg, s*s)
-        o6[:, :, i0:i1].copy_(res.view(b, rows, w, cg, s, s).permute(0, 3, 1, 4, 2, 5))
-    return out
+    cg, W = c // g, w * s
+    xw = _widen(x, k, s).view(n, g, cg, h + 2 * (k // 2), -1)
+    m6 = m.view(n, g, k * k, h, s, W)
+    out = x.new_empty(n, g, cg, h, s, W)
+    for i0, i1 in _bands(h, n * c * s * W):
+        o = out[:, :, :, i0:i1]
+        for ky in range(k):
+            for kx in range(k):
+                t = ky * k + kx
+                src = xw[:, :, :, i0 + ky:i1 + ky, None, kx * s:kx * s + W]  # (b,g,cg,R,1,W)
+                mt = m6[:, :, None, t, i0:i1]                                 # (b,g,1,R,s,W)
+                if t == 0:
+                    torch.mul(src, mt, out=o)
+                else:
+                    o.addcmul_(src, mt)
+    return out.view(n, c, h * s, W)
+
+
+def _tree_sum(terms):
+    """Pairwise sum: short dependency chains let the compiled loop overlap the additions."""
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
+def _make_fused(k: int, s: int):
+    def fused(xw: torch.Tensor, m5: torch.Tensor) -> torch.Tensor:
+        # xw (B, cg, hp, Wp); m5 (B, k*k, h, s, W) -> (B, cg, h, s, W)
+        h, W = m5.shape[2], m5.shape[4]
+        return _tree_sum([xw[:, :, ky:ky + h, None, kx * s:kx * s + W] * m5[:, None, ky * k + kx]
+                          for ky in range(k) for kx in range(k)])
+    return fused
+
+
+def _carafe_forward_compiled(x, m, k, g, s):
+    n, c, h, w = x.shape
+    key = (k, s)
+    fn = _compiled.get(key)
+    if fn is None:
+        fn = _compiled[key] = torch.compile(_make_fused(k, s), dynamic=False)
+    xw = _widen(x, k, s).view(n * g, c // g, h + 2 * (k // 2), -1)
+    out = fn(xw, m.view(n * g, k * k, h, s, w * s))
+    return out.reshape(n, c, h * s, w * s)
 
 
 def _carafe_backward(grad_out, x, m, k, g, s, need_x, need_m):
     n, c, h, w = x.shape
-    cg, kk, r = c // g, k * k, k // 2
-    b = n * g
-    xp = F.pad(x, (r, r, r, r)).view(b, cg, h + 2 * r, w + 2 * r)
-    m6 = m.view(b, kk, h, s, w, s)
-    g6 = grad_out.reshape(b, cg, h, s, w, s)
-    grad_xp = torch.zeros_like(xp) if need_x else None
+    cg, W, r = c // g, w * s, k // 2
+    xw = _widen(x, k, s).view(n, g, cg, h + 2 * r, -1)
+    m6 = m.view(n, g, k * k, h, s, W)
+    try:  # sum().backward() hands us an expanded (stride-0) gradient: keep it unmaterialized
+        g6 = grad_out.view(n, g, cg, h, s, W)
+    except RuntimeError:
+        g6 = grad_out.reshape(n, g, cg, h, s, W)
+    gxw = torch.zeros_like(xw) if need_x else None
     grad_m = torch.empty_like(m) if need_m else None
-    gm6 = grad_m.view(b, kk, h, s, w, s) if need_m else None
-    for i0, i1 in _bands(h, b * w * cg * kk):
-        rows = i1 - i0
-        go = g6[:, :, i0:i1].permute(0, 2, 4, 1, 3, 5).reshape(b * rows * w, cg, s * s)
-        if need_m:
-            gmb = torch.bmm(_windows(xp, i0, i1, k).transpose(1, 2), go)  # (BRw, kk, s*s)
-            gm6[:, :, i0:i1].copy_(gmb.view(b, rows, w, kk, s, s).permute(0, 3, 1, 4, 2, 5))
-        if need_x:
-            gu = torch.bmm(go, _mask_band(m6, i0, i1).transpose(1, 2))  # (BRw, Cg, kk)
-            gu = gu.view(b, rows, w, cg, k, k).permute(0, 3, 4, 5, 1, 2)  # (B, Cg, k, k, R, w)
-            for ky in range(k):
-                for kx in range(k):
-                    grad_xp[:, :, i0 + ky:i1 + ky, kx:kx + w] += gu[:, :, ky, kx]
+    gm6 = grad_m.view(n, g, k * k, h, s, W) if need_m else None
+    # Quarter-size bands: ``go * src`` below is a band-sized temporary.
+    for i0, i1 in _bands(h, 4 * n * c * s * W):
+        go = g6[:, :, :, i0:i1]                                                    # (b,g,cg,R,s,W)
+        for ky in range(k):
+            for kx in range(k):
+                t = ky * k + kx
+                src = xw[:, :, :, i0 + ky:i1 + ky, None, kx * s:kx * s + W]
+                if need_m:
+                    torch.sum(go * src, dim=2, out=gm6[:, :, t, i0:i1])
+                if need_x:
+                    dst = gxw[:, :, :, i0 + ky:i1 + ky, kx * s:kx * s + W]       # (b,g,cg,R,W)
+                    for a in range(s):
+                        dst.addcmul_(go[:, :, :, :, a], m6[:, :, None, t, i0:i1, a])
+    del xw
     grad_x = None
-    if need_x:
-        grad_x = grad_xp[:, :, r:r + h, r:r + w].reshape(n, c, h, w)
+    if need_x:  # fold the s repeated columns back and drop the padding, in one reduction
+        grad_x = gxw.view(n, c, h + 2 * r, w + 2 * r, s)[:, :, r:r + h, r:r + w].sum(-1)
     return grad_x, grad_m
 
 
 class _CARAFE(torch.autograd.Function):
-    """Banded CARAFE; saves only its inputs and recomputes the windows in backward."""
+    """Banded tap-loop CARAFE; saves only its inputs and recomputes ``xw`` in backward."""
 
     @staticmethod
     def forward(ctx, x, m, k, g, s):
         ctx.save_for_backward(x, m)
         ctx.cfg = (k, g, s)
-        with _no_autocast(x):  # the band products stay in the inputs' dtype
-            return _carafe_forward(x, m, k, g, s)
+        with _no_autocast(x):  # the tap products stay in the inputs' dtype
+            return _forward_dispatch(x, m, k, g, s)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -173,6 +259,18 @@ class _CARAFE(torch.autograd.Function):
             gx, gm = _carafe_backward(grad_out.to(x.dtype), x, m, k, g, s,
                                       ctx.needs_input_grad[0], ctx.needs_input_grad[1])
         return gx, gm, None, None, None
+
+
+def _forward_dispatch(x, m, k, g, s):
+    if _backend == "compile":
+        try:
+            return _carafe_forward_compiled(x, m, k, g, s)
+        except Exception as e:  # no C++ compiler, unsupported platform, ...: stay usable
+            set_backend("eager")
+            warnings.warn(f"carafe: torch.compile failed ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}); using the eager path",
+                          RuntimeWarning, stacklevel=3)
+    return _carafe_forward(x, m, k, g, s)
 
 
 def _no_autocast(x: torch.Tensor):
@@ -205,8 +303,9 @@ def carafe(features: torch.Tensor, masks: torch.Tensor, kernel_size: int,
         ValueError: if ``kernel_size`` is even, the mask has the wrong number of channels or the
             wrong size, or ``C`` is not divisible by ``group_size``.
 
-    Memory: the largest temporary is one band of rows (a few MiB), in forward and in backward;
-    only the inputs are saved for backward.
+    Memory: only the inputs are saved for backward; forward needs the output and one
+    zero-padded, column-repeated copy of the input (``s`` times its size); backward adds one
+    band of products (about 1 MiB) and the gradients themselves.
 
     Example:
         >>> x = torch.tensor([[[[1., 2.], [3., 4.]]]])

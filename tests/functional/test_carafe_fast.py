@@ -1,0 +1,136 @@
+"""The banded tap-loop CARAFE: band boundaries, borders, groups, backends, memory."""
+import importlib
+
+import pytest
+import torch
+
+from freqfusion_edu import carafe, carafe_reference
+
+# `import freqfusion_edu.functional.carafe as mod` would bind the *function* (the package
+# re-exports it under the submodule's name), so fetch the module itself.
+mod = importlib.import_module("freqfusion_edu.functional.carafe")
+
+# n, c, h, w, k, g, s: odd sizes, k larger than the map, groups, s = 1, 2, 3
+CASES = [(2, 6, 7, 5, 5, 3, 2), (1, 4, 3, 9, 7, 2, 2), (1, 3, 5, 4, 3, 1, 1), (2, 2, 4, 3, 5, 1, 3),
+         (1, 8, 1, 1, 5, 4, 2)]
+
+
+def _rel(a, b):
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-300)).item()
+
+
+def _check(n, c, h, w, k, g, s, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, h, w, dtype=torch.float64, generator=gen, requires_grad=True)
+    m = torch.randn(n, g * k * k, h * s, w * s, dtype=torch.float64, generator=gen,
+                    requires_grad=True)
+    a, b = carafe(x, m, k, g, s), carafe_reference(x, m, k, g, s)
+    assert _rel(a, b) < 1e-12
+    go = torch.randn(a.shape, dtype=torch.float64, generator=gen)
+    for p, q in zip(torch.autograd.grad(a, (x, m), go), torch.autograd.grad(b, (x, m), go)):
+        assert _rel(p, q) < 1e-12
+
+
+@pytest.mark.parametrize("band", [1, 7, 64, 1 << 30])
+@pytest.mark.parametrize("case", CASES)
+def test_every_band_size_matches_reference(monkeypatch, band, case):
+    # band=1: one LR row per band (every row is a band boundary); 1<<30: a single band.
+    monkeypatch.setattr(mod, "_BAND_ELEMENTS", band)
+    _check(*case)
+
+
+def test_bands_really_split_the_rows(monkeypatch):
+    monkeypatch.setattr(mod, "_BAND_ELEMENTS", 3 * 40)
+    # rows of 40 output elements -> bands of 3 LR rows
+    assert list(mod._bands(7, 40)) == [(0, 3), (3, 6), (6, 7)]
+    monkeypatch.setattr(mod, "_BAND_ELEMENTS", 1)
+    assert list(mod._bands(3, 10 ** 6)) == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_border_taps_are_dropped_not_renormalized():
+    # Every tap weight 1: an output pixel sums its parent's in-range k x k neighbours, so a
+    # corner of a constant map sees (r+1)^2 = 9 taps, one pixel in (r+2)^2 = 16, the centre k^2.
+    x = torch.ones(1, 1, 6, 6, dtype=torch.float64)
+    out = carafe(x, torch.ones(1, 25, 12, 12, dtype=torch.float64), 5, 1, 2)[0, 0]
+    assert out[0, 0].item() == 9 and out[1, 1].item() == 9
+    assert out[2, 2].item() == 16 and out[5, 5].item() == 25 and out[11, 11].item() == 9
+
+
+def test_only_one_mask_group_feeds_each_channel_block():
+    torch.manual_seed(3)
+    x = torch.randn(1, 4, 3, 3, dtype=torch.float64)
+    m = torch.randn(1, 2 * 9, 6, 6, dtype=torch.float64)
+    m2 = m.clone()
+    m2[:, 9:] = 0  # zero group 1's kernels: channels 2, 3 vanish, channels 0, 1 unchanged
+    a, b = carafe(x, m, 3, 2, 2), carafe(x, m2, 3, 2, 2)
+    assert torch.equal(a[:, :2], b[:, :2]) and b[:, 2:].abs().max().item() == 0
+    assert a[:, 2:].abs().max().item() > 0
+
+
+def test_expanded_gradient_from_sum_is_not_materialized_and_correct():
+    torch.manual_seed(4)
+    x = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    m = torch.randn(1, 9, 8, 10, dtype=torch.float64, requires_grad=True)
+    ga = torch.autograd.grad(carafe(x, m, 3, 1, 2).sum(), (x, m))
+    gb = torch.autograd.grad(carafe_reference(x, m, 3, 1, 2).sum(), (x, m))
+    for p, q in zip(ga, gb):
+        assert _rel(p, q) < 1e-12
+        assert p.is_contiguous()
+
+
+def test_only_requested_gradients_are_computed():
+    x = torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    m = torch.randn(1, 9, 6, 6, dtype=torch.float64)  # no grad
+    (gx,) = torch.autograd.grad(carafe(x, m, 3, 1, 2).sum(), (x,))
+    (gr,) = torch.autograd.grad(carafe_reference(x, m, 3, 1, 2).sum(), (x,))
+    assert _rel(gx, gr) < 1e-12
+
+
+def test_fused_sum_behind_the_compile_backend_matches_reference():
+    # The function torch.compile would compile, run eagerly: same numbers as the reference.
+    torch.manual_seed(5)
+    for n, c, h, w, k, g, s in CASES:
+        x = torch.randn(n, c, h, w, dtype=torch.float64)
+        m = torch.randn(n, g * k * k, h * s, w * s, dtype=torch.float64)
+        xw = mod._widen(x, k, s).view(n * g, c // g, h + 2 * (k // 2), -1)
+        out = mod._make_fused(k, s)(xw, m.view(n * g, k * k, h, s, w * s)).reshape(x.shape[0], c,
+                                                                                  h * s, w * s)
+        assert _rel(out, carafe_reference(x, m, k, g, s)) < 1e-12
+
+
+def test_compile_backend_falls_back_to_eager_with_a_warning(monkeypatch):
+    def broken(*a, **k):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(mod, "_compiled", {})
+    monkeypatch.setattr(torch, "compile", broken)
+    mod.set_backend("compile")
+    try:
+        x = torch.randn(1, 2, 3, 3, dtype=torch.float64)
+        m = torch.randn(1, 9, 6, 6, dtype=torch.float64)
+        with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
+            out = carafe(x, m, 3, 1, 2)
+        assert mod.get_backend() == "eager"
+        assert _rel(out, carafe_reference(x, m, 3, 1, 2)) < 1e-12
+    finally:
+        mod.set_backend("eager")
+
+
+def test_set_backend_rejects_unknown_names():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        mod.set_backend("cuda")
+
+
+def test_peak_memory_forward_backward_is_a_few_outputs():
+    from freqfusion_edu.profiling import peak_memory
+
+    n, c, h, w, k, s = 1, 128, 32, 64, 5, 2  # the issue's case at a quarter of its area
+    f32 = torch.float32  # explicit: another test module changes the default dtype
+    x = torch.randn(n, c, h, w, dtype=f32, requires_grad=True)
+    m = torch.randn(n, k * k, h * s, w * s, dtype=f32, requires_grad=True)
+    go = torch.randn(n, c, h * s, w * s, dtype=f32)
+    out_bytes = go.numel() * 4
+    lean = peak_memory(lambda: carafe(x, m, k, 1, s).backward(go))
+    fat = peak_memory(lambda: carafe_reference(x, m, k, 1, s).backward(go))
+    assert lean <= 3 * out_bytes, lean / out_bytes
+    assert fat >= 25 * out_bytes, fat / out_bytes  # the unfold form, seen by the same meter
