@@ -1,0 +1,37 @@
+"""Shared bits of the benchmark scripts: argument parsing, the machine line, timers."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
+
+import torch  # noqa: E402
+
+from freqfusion_edu.profiling import machine_info  # noqa: E402
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                   help="intra-op thread counts to time (default: 1 2)")
+    p.add_argument("--timer", choices=["auto", "wall", "cpu"], default="auto",
+                   help="'cpu' = process CPU time (robust on a shared machine, 1 thread only); "
+                        "'auto' = cpu for 1 thread, wall otherwise (default)")
+    p.add_argument("--min-run-time", type=float, default=1.0,
+                   help="seconds of timed runs per measurement (default 1.0)")
+    p.add_argument("--quick", action="store_true", help="small sizes, short runs (smoke test)")
+    return p
+
+
+def timer_for(args, threads: int) -> str:
+    if args.timer != "auto":
+        return args.timer
+    return "cpu" if threads == 1 else "wall"
+
+
+def header(title: str) -> None:
+    print(f"# {title}")
+    print(f"machine: {machine_info()}")
+    print(f"torch.get_num_threads() at start: {torch.get_num_threads()}")
