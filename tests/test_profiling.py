@@ -74,3 +74,42 @@ def test_format_helpers():
     assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |", "| x |  |"]
     assert P.format_table([]) == ""
     assert "cores" in P.machine_info()
+
+
+# -- freqfusion_edu.viz.benchmarks (the bars and the run-on-click explorer of chapter 06) ------
+
+def test_time_memory_bars_show_the_values():
+    from freqfusion_edu.viz.benchmarks import plot_time_memory
+
+    fig = plot_time_memory([{"impl": "unfold", "ms": 30.0, "MiB": 50.0},
+                            {"impl": "library", "ms": 3.0, "MiB": 2.0}])
+    t_ax, m_ax = fig.axes
+    assert [p.get_height() for p in t_ax.patches] == [30.0, 3.0]
+    assert [p.get_height() for p in m_ax.patches] == [50.0, 2.0]
+    assert [t.get_text() for t in t_ax.get_xticklabels()] == ["unfold", "library"]
+    with pytest.raises(ValueError, match="lacks"):
+        plot_time_memory([{"impl": "a", "ms": 1.0}])
+    with pytest.raises(ValueError, match="at least one"):
+        plot_time_memory([])
+
+
+def test_explorer_runs_only_on_click_and_redraws():
+    from freqfusion_edu.viz.benchmarks import benchmark_explorer
+
+    calls = []
+
+    def run(size, impls):
+        calls.append((size, tuple(impls)))
+        scale = {"small": 1.0, "large": 4.0}[size]
+        return [{"impl": n, "ms": scale * (i + 1), "MiB": scale} for i, n in enumerate(impls)]
+
+    w = benchmark_explorer(run, ["small", "large"], ["unfold", "library"])
+    assert calls == [] and w.rows is None  # heavy work waits for the button
+    w.button.click()
+    assert calls == [("small", ("unfold", "library"))]
+    first = [p.get_height() for p in w.figure.axes[0].patches]
+    w.size.value = "large"
+    w.choices["unfold"].value = False
+    w.button.click()
+    assert calls[-1] == ("large", ("library",))
+    assert [p.get_height() for p in w.figure.axes[0].patches] == [4.0] != first[:1]
