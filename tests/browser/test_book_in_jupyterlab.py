@@ -258,7 +258,16 @@ def test_chapter_runs_and_widgets_respond(lab, browser, chapter):
                 assert changed, f"{chapter.name}: moving a control ({what}) did not change any picture"
                 moved += 1
         assert moved, f"{chapter.name}: found widgets but no control could be moved"
+        for area in areas:  # a picture stretched beyond its pixels reads blurred
+            for img in area.locator("img").all():
+                natural, shown = img.evaluate("i => [i.naturalWidth, i.getBoundingClientRect().width]")
+                assert shown <= 1.05 * natural, (
+                    f"{chapter.name}: a widget picture {natural} px wide is stretched to {shown:.0f} px "
+                    "(set the Image widget's width to the PNG's width)")
+        areas[0].scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / f"{chapter.stem}.png"), full_page=False)
+        for i, area in enumerate(areas):
+            area.screenshot(path=str(SHOTS / f"{chapter.stem}_widget{i}.png"))
     finally:
         try:  # stop this notebook's kernel so the next chapter has the CPU
             page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
