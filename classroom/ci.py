@@ -139,9 +139,17 @@ def _normalized(path: Path) -> dict:
     return nb
 
 
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(HERE.parent))
+    except ValueError:
+        return str(path)
+
+
 def release_diff(generated: Path, committed: Path) -> list[str]:
+    """Differences between a freshly generated student version and the committed one."""
     if not committed.exists():
-        return [f"{committed.relative_to(HERE.parent)} is missing: run `make assignments` and "
+        return [f"{_display(committed)} is missing: run `make assignments` and "
                 "commit classroom/release/"]
     a, b = _normalized(generated), _normalized(committed)
     if a == b:
@@ -151,7 +159,7 @@ def release_diff(generated: Path, committed: Path) -> list[str]:
     else:
         i = next((i for i, (x, y) in enumerate(zip(a["cells"], b["cells"])) if x != y), None)
         where = f"cell {i} differs" if i is not None else "notebook metadata differs"
-    return [f"{committed.relative_to(HERE.parent)} is not what nbgrader generates from the "
+    return [f"{_display(committed)} is not what nbgrader generates from the "
             f"source ({where}): never edit release/ by hand; run `make assignments` and commit."]
 
 

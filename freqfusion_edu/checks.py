@@ -421,12 +421,18 @@ def check_gain(fn: Callable, seed: int = 0) -> None:
             continue
         ky = torch.arange(3, dtype=torch.float64).view(-1, 1)
         kx = torch.arange(3, dtype=torch.float64).view(1, -1)
-        signed = float((kern * torch.cos(2 * math.pi * (fy * ky + fx * kx))).sum())
+        phase = 2 * math.pi * (fy * ky + fx * kx)
+        re = float((kern * torch.cos(phase)).sum())
+        im = float((kern * torch.sin(phase)).sum())
         if fy == 0 and fx == 0:
             hint = ("at frequency (0, 0) the gain is the sum of the taps (the DC gain), which is "
                     f"1 for a normalized kernel; you returned {got:.4g}.")
-        elif abs(got - signed) < 1e-5 and (fy, fx) == (0.5, 0.5):
-            hint = "a gain is a magnitude: take abs() of the complex sum."
+        elif abs(got + want) < 1e-5:
+            hint = "a gain is a magnitude, never negative: take abs() of the complex sum."
+        elif abs(got - re) < 1e-5 or abs(got - abs(re)) < 1e-5:
+            hint = (f"at (fy, fx) = ({fy}, {fx}) you return the real part {re:.4g} only: the gain "
+                    f"is the magnitude of the complex sum, sqrt(re**2 + im**2) with im = "
+                    f"{-im:.4g} here (take abs() of the complex sum).")
         elif abs(got - _gain_ref(kern.t(), fy, fx)) < 1e-5:
             hint = "fy goes with the row index ky and fx with the column index kx."
         else:
