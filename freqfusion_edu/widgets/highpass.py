@@ -23,6 +23,12 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _show_png(image: widgets.Image, png: bytes) -> None:
+    """Put a PNG into an Image widget at its own pixel width (never stretched, never blurred)."""
+    image.value = png
+    image.width = str(int.from_bytes(png[16:20], "big"))  # IHDR width
+
+
 class HighpassExplorer(widgets.VBox):
     """Controls: ``kernel_size`` (ToggleButtons 3/5/7) and ``residual`` (Checkbox). The drawing
     is the PNG in ``image``.
@@ -94,7 +100,7 @@ class HighpassExplorer(widgets.VBox):
         self.info.value = text
         fig = plot_highpass_view(self._x, self.filtered, self._channel,
                                  label="X + HP" if res else "HP", cutoff=self._cutoff)
-        self.image.value = _png(fig)
+        _show_png(self.image, _png(fig))
 
 
 def highpass_explorer(feature: torch.Tensor,

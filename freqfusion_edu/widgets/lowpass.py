@@ -24,6 +24,12 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _show_png(image: widgets.Image, png: bytes) -> None:
+    """Put a PNG into an Image widget at its own pixel width (never stretched, never blurred)."""
+    image.value = png
+    image.width = str(int.from_bytes(png[16:20], "big"))  # IHDR width
+
+
 class LowpassExplorer(widgets.VBox):
     """Controls: ``kernel_size`` (ToggleButtons 3/5/7), ``window`` (Checkbox, Hamming on/off),
     ``row`` and ``col`` (IntSliders, the output pixel). The drawing is the PNG in ``image``.
@@ -112,7 +118,7 @@ class LowpassExplorer(widgets.VBox):
                            f"centre tap {float(self.kernel[k // 2, k // 2]):.3f}")
         fig = plot_pixel_kernel(self._background, self.kernel, r, c, self.scale,
                                 output=self.upsampled[:, self._channel], size=self._size)
-        self.image.value = _png(fig)
+        _show_png(self.image, _png(fig))
 
 
 def lowpass_explorer(lr_feature: torch.Tensor, guide_hr: torch.Tensor,

@@ -19,6 +19,7 @@ def test_residual_and_kernel_size_change_the_output():
     assert w.kernel_size.value == 3 and w.residual.value
     png0, out0, hf0, err0 = w.image.value, w.filtered.clone(), w.hf_share, w.error
     assert png0[:4] == b"\x89PNG"
+    assert int(w.image.width) == int.from_bytes(w.image.value[16:20], "big") > 100
     lp = carafe(xb, kernel_normalizer(torch.zeros(1, 9, 16, 16), 3, hamming2d(3)), 3)
     torch.testing.assert_close(out0, 2 * xb - lp)  # X + HP(X) = 2X - LP(X)
     assert err0 < float((xb - sharp).pow(2).mean())  # boosting sharpens towards the target

@@ -19,6 +19,7 @@ def test_controls_change_the_kernel_response_and_drawing():
     assert w.kernel_size.value == 5 and w.window.value
     assert not w.row.continuous_update and not w.col.continuous_update
     assert w.image.value[:4] == b"\x89PNG"
+    assert int(w.image.width) == int.from_bytes(w.image.value[16:20], "big") > 100
     k0, png0 = w.kernel.clone(), w.image.value
     assert k0.shape == (5, 5)
     # a normalized kernel is a low-pass filter: DC gain 1, nowhere above 1
