@@ -230,6 +230,8 @@ def _show_kernel(ax, k: torch.Tensor, title: str | None = None, annotate: bool =
             bright = (v - lo) / ((hi - lo) or 1.0) > 0.6  # dark text on bright cells
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
                     color="black" if bright else "white")
+    ax.set_xticks(range(a.shape[1]))
+    ax.set_yticks(range(a.shape[0]))
     ax.set_xlabel("k_x (tap)")
     ax.set_ylabel("k_y (tap)")
     if title:
@@ -348,7 +350,7 @@ def plot_pixel_kernel(background, kernel: torch.Tensor, row: int, col: int, scal
     check_positive_int(scale, "scale")
     ks = k.shape[0]
     panels = 4 + (output is not None)
-    fig, axes = plt.subplots(1, panels, figsize=(3.0 * panels, 3.1))
+    fig, axes = plt.subplots(1, panels, figsize=(2.6 * panels, 2.8))
     maps = [(bg, "guide")] + ([(_as_map(output, "output"), "output")] if output is not None else [])
     y0 = (row // scale - ks // 2) * scale - 0.5
     x0 = (col // scale - ks // 2) * scale - 0.5
@@ -367,9 +369,10 @@ def plot_pixel_kernel(background, kernel: torch.Tensor, row: int, col: int, scal
     _show_spectrum(axes[i + 1], resp, f"|H|, DC {float(resp[size // 2, size // 2]):.3f}",
                    vmax=max(1.0, float(resp.max())))
     plot_response_profiles({"this pixel": k}, size, "radial gain", ax=axes[i + 2])
+    axes[i + 2].set_xlabel("radial freq. (cycles/pixel)")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(pad=1.2)
     plt.close(fig)
     return fig
 
