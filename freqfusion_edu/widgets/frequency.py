@@ -1,11 +1,10 @@
 """Explorer for chapter 01: low-pass an image (ideal / box / Gaussian) and see both halves."""
 from __future__ import annotations
 
-import io
-
 import ipywidgets as widgets
 import torch
 
+from ._common import figure_png, show_png
 from ..functional.frequency import (apply_frequency_mask, box_kernel, filter_spatial,
                                     gaussian_kernel, high_frequency_energy, ideal_lowpass_mask)
 from ..viz.frequency import plot_lowpass_highpass
@@ -14,11 +13,6 @@ __all__ = ["filter_explorer", "FilterExplorer", "lowpass"]
 
 FILTERS = ("ideal", "box", "gaussian")
 
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=72)
-    return buf.getvalue()
 
 
 def lowpass(image: torch.Tensor, filter_type: str, cutoff: float = 0.25, kernel_size: int = 5,
@@ -113,7 +107,7 @@ class FilterExplorer(widgets.VBox):
                            f"image <b>{r['hf_image']:.1%}</b>, low-pass <b>{r['hf_lowpass']:.1%}</b>, "
                            f"high-pass <b>{r['hf_highpass']:.1%}</b>")
         fig = plot_lowpass_highpass(self._image, low, title=self._describe(), cutoff=c)
-        self.image.value = _png(fig)
+        show_png(self.image, figure_png(fig, dpi=72))
 
 
 def filter_explorer(image: torch.Tensor, filter_type: str = "gaussian", cutoff: float = 0.15,

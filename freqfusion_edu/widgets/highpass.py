@@ -2,12 +2,12 @@
 residual switch (``X - LP(X)`` or ``X + (X - LP(X))``), showing the filtered map and its spectrum."""
 from __future__ import annotations
 
-import io
 from typing import Callable
 
 import ipywidgets as widgets
 import torch
 
+from ._common import figure_png, show_png
 from .._validate import check_tensor, shape_str
 from ..functional.carafe import carafe
 from ..functional.frequency import amplitude_spectrum, high_frequency_energy
@@ -17,16 +17,6 @@ from ..viz.kernels import plot_highpass_view
 __all__ = ["highpass_explorer", "HighpassExplorer"]
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return buf.getvalue()
-
-
-def _show_png(image: widgets.Image, png: bytes) -> None:
-    """Put a PNG into an Image widget at its own pixel width (never stretched, never blurred)."""
-    image.value = png
-    image.width = str(int.from_bytes(png[16:20], "big"))  # IHDR width
 
 
 class HighpassExplorer(widgets.VBox):
@@ -100,7 +90,7 @@ class HighpassExplorer(widgets.VBox):
         self.info.value = text
         fig = plot_highpass_view(self._x, self.filtered, self._channel,
                                  label="X + HP" if res else "HP", cutoff=self._cutoff)
-        _show_png(self.image, _png(fig))
+        show_png(self.image, figure_png(fig, dpi=80))
 
 
 def highpass_explorer(feature: torch.Tensor,

@@ -2,13 +2,13 @@
 pixel picker that shows that pixel's CARAFE kernel, its frequency response and the upsampled map."""
 from __future__ import annotations
 
-import io
 from typing import Callable
 
 import ipywidgets as widgets
 import torch
 import torch.nn.functional as F
 
+from ._common import figure_png, show_png
 from .._validate import check_tensor, shape_str
 from ..functional.carafe import carafe
 from ..functional.frequency import kernel_response
@@ -18,16 +18,6 @@ from ..viz.kernels import guided_kernel_logits, kernel_at, plot_pixel_kernel
 __all__ = ["lowpass_explorer", "LowpassExplorer"]
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return buf.getvalue()
-
-
-def _show_png(image: widgets.Image, png: bytes) -> None:
-    """Put a PNG into an Image widget at its own pixel width (never stretched, never blurred)."""
-    image.value = png
-    image.width = str(int.from_bytes(png[16:20], "big"))  # IHDR width
 
 
 class LowpassExplorer(widgets.VBox):
@@ -118,7 +108,7 @@ class LowpassExplorer(widgets.VBox):
                            f"centre tap {float(self.kernel[k // 2, k // 2]):.3f}")
         fig = plot_pixel_kernel(self._background, self.kernel, r, c, self.scale,
                                 output=self.upsampled[:, self._channel], size=self._size)
-        _show_png(self.image, _png(fig))
+        show_png(self.image, figure_png(fig, dpi=80))
 
 
 def lowpass_explorer(lr_feature: torch.Tensor, guide_hr: torch.Tensor,

@@ -7,12 +7,12 @@ boundary band (``band_width``).
 """
 from __future__ import annotations
 
-import io
 import math
 
 import ipywidgets as widgets
 import torch
 
+from ._common import figure_png, show_png
 from ..data.scenes import bilinear_fusion, blur_features
 from ..metrics import boundary_band, feature_similarity
 from ..viz.similarity import plot_similarity_small_multiples
@@ -22,11 +22,6 @@ __all__ = ["SimilarityExplorer", "similarity_explorer", "degrade"]
 MODES = ("sharp", "bilinear fusion", "blur")
 REGIONS = ("whole image", "boundary band")
 
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=72)
-    return buf.getvalue()
 
 
 def degrade(features: torch.Tensor, mode: str, sigma: float = 2.0, factor: int = 4,
@@ -149,7 +144,7 @@ class SimilarityExplorer(widgets.VBox):
                            f"{rows}</table>")
         maps = {"sharp": self._features, self._setting(): feats}
         fig = plot_similarity_small_multiples(self._label, maps, self._k, self._ignore, band)
-        self.image.value = _png(fig)
+        show_png(self.image, figure_png(fig, dpi=100))
 
 
 def similarity_explorer(label: torch.Tensor, features: torch.Tensor, num_classes: int,
