@@ -23,7 +23,7 @@ def _np(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def _show_background(ax, background) -> None:
+def _show_background(ax, background, alpha: float = 1.0) -> None:
     """An image (3, H, W) in [0, 1], a (H, W) map, or nothing."""
     if background is None:
         return
@@ -32,7 +32,7 @@ def _show_background(ax, background) -> None:
         b = b[0]
     if b.ndim == 3 and b.shape[0] in (1, 3):
         b = b[0] if b.shape[0] == 1 else np.clip(b.transpose(1, 2, 0), 0, 1)
-    ax.imshow(b, cmap="gray", interpolation="nearest")
+    ax.imshow(b, cmap="gray", interpolation="nearest", alpha=alpha)
 
 
 def _label_axes(ax, x=True, y=True) -> None:
@@ -65,8 +65,9 @@ def plot_similarity_maps(sim: torch.Tensor, background=None, title: str | None =
                          f"got {s.shape[0]}")
     lo = min(0.0, float(s.min())) if vmin is None else vmin
     k, r = kernel_size, kernel_size // 2
-    fig, axes = plt.subplots(k, k, figsize=(2.4 * k + 0.8, 2.4 * k), squeeze=False,
-                             constrained_layout=True)
+    aspect = s.shape[-2] / s.shape[-1]
+    fig, axes = plt.subplots(k, k, figsize=(2.6 * k + 1.0, (2.6 * aspect + 0.6) * k + 0.4),
+                             squeeze=False, constrained_layout=True)
     im = None
     for (dy, dx), m in zip(nbs, s):
         ax = axes[dy // dilation + r][dx // dilation + r]
@@ -100,7 +101,7 @@ def _field_for(offset, groups, group, scale):
 
 def plot_offset_quiver(offset: torch.Tensor, groups: int, background=None, group="mean",
                        step: int = 4, gain: float = 1.0, scale: int = 2, ax=None,
-                       title: str | None = None):
+                       title: str | None = None, background_alpha: float = 0.55):
     r"""Arrows from each HR pixel to the place it reads its value from (HR pixels).
 
     Args:
@@ -112,7 +113,8 @@ def plot_offset_quiver(offset: torch.Tensor, groups: int, background=None, group
         gain: arrows are drawn ``gain`` times longer than the displacement (stated in the title
             when not 1).
         scale: ``s``. ax: draw into this Axes instead of a new figure.
-        title: panel title.
+        title: panel title. background_alpha: opacity of the background (faded so the arrows
+            stand out).
 
     Returns:
         the Figure (closed).
@@ -120,16 +122,16 @@ def plot_offset_quiver(offset: torch.Tensor, groups: int, background=None, group
     field = _np(_field_for(offset, groups, group, scale))  # (2, H, W)
     hh, ww = field.shape[-2:]
     if ax is None:
-        fig, ax = plt.subplots(figsize=(5.2, 5.2 * hh / ww + 0.4), constrained_layout=True)
+        fig, ax = plt.subplots(figsize=(7.5, 6.4 * hh / ww + 0.8), constrained_layout=True)
     else:
         fig = ax.figure
-    _show_background(ax, background)
+    _show_background(ax, background, background_alpha)
     o = step // 2
     ys, xs = np.mgrid[o:hh:step, o:ww:step]
     u, v = field[0, o::step, o::step], field[1, o::step, o::step]
     mag = np.hypot(u, v)
     q = ax.quiver(xs, ys, gain * u, gain * v, mag, cmap="plasma", angles="xy",
-                  scale_units="xy", scale=1.0, width=0.006, clim=(0, max(float(mag.max()), 1e-6)))
+                  scale_units="xy", scale=1.0, width=0.005, clim=(0, max(float(mag.max()), 1e-6)))
     fig.colorbar(q, ax=ax, shrink=0.8, label="|offset| (HR pixels)")
     ax.set_xlim(-0.5, ww - 0.5)
     ax.set_ylim(hh - 0.5, -0.5)
@@ -166,26 +168,27 @@ def plot_resampling(before: torch.Tensor, after: torch.Tensor, target: torch.Ten
     if not (b.shape == a.shape == t.shape):
         raise ValueError(f"before, after and target must have one shape, got {tuple(b.shape)}, "
                          f"{tuple(a.shape)}, {tuple(t.shape)}")
-    fig, axes = plt.subplots(2, 3, figsize=(11, 7), constrained_layout=True)
+    aspect = t.shape[-2] / t.shape[-1]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 2 * (3.6 * aspect + 0.9)), constrained_layout=True)
     lo, hi = float(t[channel].min()), float(t[channel].max())
     for ax, m, name in zip(axes[0], (b, a, t), labels):
         im = ax.imshow(m[channel].numpy(), cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_title(f"{name}, channel {channel}", fontsize=9)
         _label_axes(ax)
-    fig.colorbar(im, ax=axes[0, 2], shrink=0.8, label="feature value")
+    fig.colorbar(im, ax=axes[0, :], shrink=0.8, label="feature value")
     eb, ea = _err_map(b, t), _err_map(a, t)
     top = float(max(eb.max(), ea.max(), 1e-6))
     for ax, e, name in zip(axes[1, :2], (eb, ea), labels[:2]):
         im = ax.imshow(e.numpy(), cmap="magma", vmin=0, vmax=top, interpolation="nearest")
         ax.set_title(f"|{name} - target|, mean {e.mean():.4f}", fontsize=9)
         _label_axes(ax)
-    fig.colorbar(im, ax=axes[1, 1], shrink=0.8, label="error (L2 over channels)")
+    fig.colorbar(im, ax=axes[1, :2], shrink=0.8, label="error (L2 over channels)")
     ax = axes[1, 2]
-    groups = {"all pixels": torch.ones_like(eb, dtype=torch.bool)}
+    groups = {"all": torch.ones_like(eb, dtype=torch.bool)}
     if boundary is not None:
         band = boundary[0] if boundary.dim() == 3 else boundary
         band = band.to(torch.bool).cpu()
-        groups = {"boundary band": band, "elsewhere": ~band, **groups}
+        groups = {"boundary\nband": band, "elsewhere": ~band, **groups}
     xs = np.arange(len(groups))
     vb = [float(eb[m].mean()) if m.any() else 0.0 for m in groups.values()]
     va = [float(ea[m].mean()) if m.any() else 0.0 for m in groups.values()]
@@ -220,7 +223,8 @@ def plot_offset_view(feat_up: torch.Tensor, offset: torch.Tensor, groups: int,
         a Figure with two panels.
     """
     out = _resample(feat_up, offset, groups, offset_scale)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), constrained_layout=True)
+    aspect = feat_up.shape[-2] / feat_up.shape[-1]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.0 * aspect + 1.2), constrained_layout=True)
     lo, hi = float(feat_up[0, channel].min()), float(feat_up[0, channel].max())
     im = axes[0].imshow(_np(out[0, channel]), cmap="gray", vmin=lo, vmax=hi,
                         interpolation="nearest")
@@ -254,8 +258,9 @@ def plot_offset_small_multiples(feat_up: torch.Tensor, offsets: dict, scales=(0.
         raise ValueError("offsets must map at least one group count to an offset tensor")
     keys = sorted(offsets)
     lo, hi = float(feat_up[0, channel].min()), float(feat_up[0, channel].max())
+    aspect = feat_up.shape[-2] / feat_up.shape[-1]
     fig, axes = plt.subplots(len(keys), len(scales), squeeze=False,
-                             figsize=(2.8 * len(scales) + 0.8, 2.8 * len(keys)),
+                             figsize=(3.0 * len(scales) + 1.2, (3.0 * aspect + 0.8) * len(keys)),
                              constrained_layout=True)
     im = None
     for i, g in enumerate(keys):
