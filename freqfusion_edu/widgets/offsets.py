@@ -1,22 +1,15 @@
 """Explorer for the offset generator: number of groups and a multiplier on the learned offsets."""
 from __future__ import annotations
 
-import io
-
 import ipywidgets as widgets
 import torch
 
 from ..functional.offset_tools import scale_offsets
 from ..functional.offsets import sample_with_offsets
 from ..viz.offsets import plot_offset_view
+from ._common import figure_png, show_png
 
 __all__ = ["offset_explorer", "OffsetExplorer"]
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return buf.getvalue()
 
 
 class OffsetExplorer(widgets.VBox):
@@ -69,7 +62,7 @@ class OffsetExplorer(widgets.VBox):
             self.info.value = f"G={g}, offsets x{f:g}"
         fig = plot_offset_view(self._feat_up, off, g, offset_scale=f, channel=self.channel.value,
                                target=self._target, background=self._background, step=self._step)
-        self.image.value = _png(fig)
+        show_png(self.image, figure_png(fig))
 
 
 def offset_explorer(feat_up: torch.Tensor, offsets: dict, target: torch.Tensor | None = None,
