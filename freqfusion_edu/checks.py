@@ -66,6 +66,7 @@ def _fname(fn) -> str:
 
 def _call(fn: Callable, *args, what: str = "", crash_hint: str = ""):
     """Call the student's function; turn a crash into a message that shows the call."""
+    __tracebackhide__ = True  # IPython shows the student only the message
     try:
         return fn(*args)
     except NotImplementedError as e:
@@ -95,6 +96,7 @@ def _shape(t) -> str:
 
 def _tensor(got, fn, expected_shape: Sequence[int], hint: str | None = None) -> torch.Tensor:
     """The student's result as a float64 tensor of the expected shape, or a CheckError."""
+    __tracebackhide__ = True  # IPython shows the student only the message
     if got is None:
         raise CheckError(f"{_fname(fn)} returned None: did you forget the `return` line?")
     if not isinstance(got, torch.Tensor):
@@ -121,13 +123,15 @@ def _argmax_error(diff: torch.Tensor) -> tuple[int, ...]:
 
 
 def _fmt_pos(idx: tuple[int, ...], spatial: bool = True) -> str:
-    """``(row, col)`` of an ``(..., H, W)`` index, with the leading indices when they matter."""
-    if not spatial:
+    """``(row, col)`` of an ``(..., H, W)`` index, plus the channel / image when they matter."""
+    if not spatial or len(idx) < 2:
         return "(" + ", ".join(map(str, idx)) + ")"
-    lead = [i for i in idx[:-2]]
     pos = f"({idx[-2]}, {idx[-1]})"
-    if any(lead):
-        pos += " (index " + _fmt_pos(idx, spatial=False) + ")"
+    lead = idx[:-2]
+    if len(lead) >= 1 and (len(lead) > 1 or lead[-1]):
+        pos += f", channel {lead[-1]}"
+    if len(lead) >= 2 and lead[-2]:
+        pos += f", image {lead[-2]}"
     return pos
 
 
@@ -138,6 +142,7 @@ def _diagnose(got: torch.Tensor, want: torch.Tensor, *, what: str, mistakes=(),
     ``mistakes`` is a sequence of ``(tensor, hint)``: answers that a known slip produces. If
     ``border > 0`` and only the outer ``border`` rows/columns differ, say so.
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     want = want.to(torch.float64)
     if _close(got, want):
         return
@@ -202,6 +207,7 @@ def check_unfold(fn: Callable, kernel_size: int = 3, size: tuple[int, int] = (4,
         >>> check_unfold(ok)
         OK: ok gives the zero-padded 3x3 windows in row-major tap order.
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     x = torch.randn(1, 2, *size, generator=_gen(seed)) + 1.0
     k = kernel_size
     want = _unfold_ref(x, k)
@@ -260,6 +266,7 @@ def check_carafe(fn: Callable, kernel_size: int = 3, group_size: int = 1, scale_
         >>> check_carafe(carafe_reference, kernel_size=5, group_size=2, scale_factor=2)
         OK: carafe_reference matches freqfusion_edu.carafe (k=5, 2 group(s), scale 2, input 5x6, borders included).
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     k, g, s = kernel_size, group_size, scale_factor
     gen = _gen(seed)
     x = torch.randn(1, channels, *size, generator=gen) + 0.5
@@ -304,6 +311,7 @@ def check_carafe(fn: Callable, kernel_size: int = 3, group_size: int = 1, scale_
 # 2. kernel_normalizer
 # --------------------------------------------------------------------------------------------
 def _check_sums(got: torch.Tensor, k: int, g: int, hint: str) -> None:
+    __tracebackhide__ = True  # IPython shows the student only the message
     n, _, h, w = got.shape
     sums = got.view(n, g, k * k, h, w).sum(2)
     bad = (sums - 1).abs()
@@ -322,6 +330,7 @@ def check_softmax_kernels(fn: Callable, kernel_size: int = 3, group: int = 1,
         >>> check_softmax_kernels(lambda m, k, g: kernel_normalizer(m, k, group=g), group=2)
         OK: <lambda> turns logits into per-pixel kernels that sum to one (k=3, 2 group(s)).
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     k, g = kernel_size, group
     logits = 2 * torch.randn(1, g * k * k, *size, generator=_gen(seed))
     want = kernel_normalizer(logits, k, group=g)
@@ -360,6 +369,7 @@ def check_windowed_kernels(fn: Callable, kernel_size: int = 5, group: int = 1,
         ...
         freqfusion_edu.checks.CheckError: your kernel sums to 0.0531 at pixel (0, 5): did you forget to renormalize after the window?
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     k, g = kernel_size, group
     logits = 2 * torch.randn(1, g * k * k, *size, generator=_gen(seed))
     win = hamming2d(k)
@@ -405,6 +415,7 @@ def check_gain(fn: Callable, seed: int = 0) -> None:
         >>> check_gain(lambda w, fy, fx: abs(torch.fft.fft2(w, s=(4, 4))[round(4 * fy) % 4, round(4 * fx) % 4]))
         OK: <lambda> computes the gain |H(fy, fx)| of a kernel.
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     gen = _gen(seed)
     kern = kernel_normalizer(2 * torch.randn(1, 9, 1, 1, generator=gen), 3).view(3, 3)
     kern = kern.double()
@@ -454,6 +465,7 @@ def check_neighbour_offsets(fn: Callable, kernel_size: int = 3, dilation: int = 
         >>> check_neighbour_offsets(neighbour_offsets)
         OK: neighbour_offsets lists the 8 neighbours of a 3x3 window with dilation 2 in the right order.
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     k, d = kernel_size, dilation
     want = neighbour_offsets(k, d)
     got = _call(fn, k, d)
@@ -508,6 +520,7 @@ def check_shift(fn: Callable, size: tuple[int, int] = (5, 6), seed: int = 0) -> 
         >>> check_shift(ok)
         OK: ok reads the neighbour at (i + dy, j + dx), zero outside the map.
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     x = torch.randn(1, 2, *size, generator=_gen(seed)) + 1.0
     for dy, dx in [(-2, 0), (0, 2), (2, -2), (-1, 1)]:
         want = _shift_ref(x, dy, dx)
@@ -544,6 +557,7 @@ def check_local_similarity(fn: Callable, kernel_size: int = 3, dilation: int = 2
         >>> check_local_similarity(local_similarity)
         OK: local_similarity matches freqfusion_edu.local_similarity (k=3, dilation 2, zero padding, centre dropped).
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     k, d = kernel_size, dilation
     x = torch.randn(1, channels, *size, generator=_gen(seed)) + 0.3
     want = local_similarity(x, k, d)
@@ -573,6 +587,7 @@ def check_local_similarity(fn: Callable, kernel_size: int = 3, dilation: int = 2
 
 def _diagnose_order(got: torch.Tensor, want: torch.Tensor, k: int, d: int) -> None:
     """If the channels are the right neighbours in the wrong order, say which is which."""
+    __tracebackhide__ = True  # IPython shows the student only the message
     nb = neighbour_offsets(k, d)
     match = []
     for i in range(got.shape[1]):
@@ -605,6 +620,7 @@ def check_highpass(fn: Callable, kernel_size: int = 3, seed: int = 0) -> None:
         >>> check_highpass(lambda x, m, k: x - carafe(x, m, k))
         OK: <lambda> is identity minus the adaptive low-pass (X - LP(X)).
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     k = kernel_size
     x, m = _hp_inputs(seed, k=k)
     lp = carafe(x, m, k)
@@ -627,6 +643,7 @@ def check_residual_boost(fn: Callable, kernel_size: int = 3, seed: int = 1) -> N
         >>> check_residual_boost(lambda x, m, k: 2 * x - carafe(x, m, k))
         OK: <lambda> adds the high frequencies back: 2X - LP(X).
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     k = kernel_size
     x, m = _hp_inputs(seed, k=k)
     lp = carafe(x, m, k)
@@ -671,6 +688,7 @@ def check_freqfusion_hr(fn: Callable, seed: int = 0) -> None:
         >>> check_freqfusion_hr(ok)
         OK: ok reproduces FreqFusion's hr_feat (AHPF with Hamming window and residual).
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     hr, logits, want = _ff_setup(seed)
     got = _tensor(_call(fn, hr.clone(), logits.clone()), fn, hr.shape,
                   hint="FreqFusion's hr_feat has hr_feat's shape")
@@ -739,6 +757,7 @@ def check_class_centres(fn: Callable, seed: int = 0) -> None:
         >>> check_class_centres(ok)
         OK: ok computes the class centres (mean feature per class, ignore label left out).
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     f, y, k = _fs_inputs(seed)
     want = _centres_ref(f, y, k)
     got = _call(fn, f.clone(), y.clone(), k, crash_hint=(
@@ -774,6 +793,7 @@ def _fs_ref(f, y, k) -> dict:
 
 
 def _number(raw, fn) -> float:
+    __tracebackhide__ = True  # IPython shows the student only the message
     if raw is None:
         raise CheckError(f"{_fname(fn)} returned None: did you forget the `return` line?")
     try:
@@ -790,6 +810,7 @@ def _number(raw, fn) -> float:
 
 
 def _check_number(got: float, want: float, what: str, mistakes=()) -> None:
+    __tracebackhide__ = True  # IPython shows the student only the message
     if math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-5):
         return
     if math.isnan(got):
@@ -817,6 +838,7 @@ def check_intra_similarity(fn: Callable, seed: int = 0) -> None:
         >>> check_intra_similarity(ok)
         OK: ok computes IntraSim: per-class mean of cos(pixel, own centre), then mean over classes.
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     f, y, k = _fs_inputs(seed)
     centres = _centres_ref(f, y, k).to(f.dtype)
     want = _fs_ref(f, y, k)["intra"]
@@ -853,6 +875,7 @@ def check_inter_similarity(fn: Callable, seed: int = 0) -> None:
         >>> check_inter_similarity(ok)
         OK: ok computes InterSim: mean cosine between different present class centres.
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     f, y, k = _fs_inputs(seed)
     centres = _centres_ref(f, y, k)
     want = _fs_ref(f, y, k)["inter"]
@@ -881,6 +904,7 @@ def check_margin(fn: Callable, seed: int = 0) -> None:
         >>> check_margin(lambda f, y, mu: feature_similarity(f[None], y[None], len(mu))["margin"])
         OK: <lambda> computes the similarity margin (own centre minus the closest other centre).
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     f, y, k = _fs_inputs(seed, noise=1.5)
     centres = _centres_ref(f, y, k)
     ref = _fs_ref(f, y, k)
@@ -934,6 +958,7 @@ def check_confusion_matrix(fn: Callable, seed: int = 0) -> None:
         >>> check_confusion_matrix(confusion_matrix)
         OK: confusion_matrix counts (ground truth, prediction) pairs, rows = ground truth, ignored pixels left out.
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     from .metrics import confusion_matrix
     pred, target, k = _seg_inputs(seed)
     want = confusion_matrix(pred, target, k, IGNORE).double()
@@ -968,6 +993,7 @@ def check_iou(fn: Callable, seed: int = 0) -> None:
         >>> check_iou(iou_from_confusion)
         OK: iou_from_confusion computes per-class IoU = TP / (TP + FP + FN), NaN for absent classes.
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     from .metrics import iou_from_confusion
     cm = _cm_input(seed)
     want = iou_from_confusion(cm)
@@ -1003,6 +1029,7 @@ def check_mean_iou(fn: Callable, seed: int = 0) -> None:
         >>> check_mean_iou(mean_iou)
         OK: mean_iou averages the IoU over the classes that appear.
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     from .metrics import iou_from_confusion, mean_iou, pixel_accuracy
     cm = _cm_input(seed)
     want = mean_iou(cm)
@@ -1046,6 +1073,7 @@ def check_boundary(fn: Callable, dilation: int = 1, seed: int = 0) -> None:
         >>> check_boundary(mask_to_boundary, dilation=2)
         OK: mask_to_boundary finds the boundary band of width 2 inside the mask (image border included).
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     from .metrics import mask_to_boundary
     m = _boundary_mask_input(seed)
     d = dilation
@@ -1085,6 +1113,7 @@ def check_boundary_iou(fn: Callable, dilation: int = 1, seed: int = 0) -> None:
         >>> check_boundary_iou(ok)
         OK: ok computes per-class Boundary IoU (ignored pixels left out, NaN where both boundaries are empty).
     """
+    __tracebackhide__ = True  # IPython shows the student only the message
     from .metrics import BoundaryIoU, mask_to_boundary
     gen = _gen(seed)
     k, d = 4, dilation
