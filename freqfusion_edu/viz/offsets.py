@@ -235,7 +235,8 @@ def plot_offset_view(feat_up: torch.Tensor, offset: torch.Tensor, groups: int,
     axes[0].set_title(name, fontsize=9)
     _label_axes(axes[0])
     plot_offset_quiver(scale_offsets(offset.detach(), groups, offset_scale), groups,
-                       background=background, step=step, ax=axes[1])
+                       background=background, step=step, ax=axes[1],
+                       title=f"offsets x{offset_scale:g} (mean over groups)")
     plt.close(fig)
     return fig
 

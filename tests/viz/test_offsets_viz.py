@@ -90,3 +90,12 @@ def test_view_and_small_multiples_change_with_offset_scale():
     assert panels[3].get_title().startswith("G=2, offsets x1")
     with pytest.raises(ValueError, match="at least one group"):
         plot_offset_small_multiples(x, {})
+
+
+def test_view_quiver_shows_the_scaled_offsets():
+    off = init_offsets(1).expand(1, -1, 4, 4).clone()
+    off[:, :4] += 0.5  # +1 HR px in x
+    fig = plot_offset_view(torch.zeros(1, 2, 8, 8), off, 1, offset_scale=3.0, step=1)
+    q = [c for c in fig.axes[1].collections if hasattr(c, "U")][0]
+    np.testing.assert_allclose(q.U, 3.0, rtol=1e-6)
+    assert "x3" in fig.axes[1].get_title()
