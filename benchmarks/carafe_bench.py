@@ -87,6 +87,13 @@ def main():
         print(f"\n{threads} thread(s), {tk} time: copy {bw / 1e9:.1f} GB/s, matmul "
               f"{fl / 1e9:.1f} GFLOP/s -> floor {floor * 1e3:.2f} ms "
               f"(bytes {t_bytes * 1e3:.2f} ms, arithmetic {t_flops * 1e3:.2f} ms)")
+        # What bounds any eager tap loop: one addcmul_ pass per tap over cache-resident data.
+        a, b2, acc = (torch.randn(1 << 16) for _ in range(3))
+        te = measure_time(lambda: acc.addcmul_(a, b2), threads=threads, timer=tk,
+                          min_run_time=mrt).median / (1 << 16)
+        eager_bound = k * k * cost["out_bytes"] / 4 * te
+        print(f"  in-cache addcmul_: {1 / te / 1e9:.2f} G elements/s -> an eager tap loop needs "
+              f">= {eager_bound * 1e3:.2f} ms = {eager_bound / floor:.1f}x the floor")
         names = list(impls) + (["compiled"] if compiled else [])
         fwd = {}
         for name in names:
