@@ -137,3 +137,10 @@ def test_kill_9_then_resume_loses_at_most_one_interval(tmp_path):
     assert resumed.losses == reference.losses[saved:]
     rows = [json.loads(l)["iter"] for l in log.read_text().splitlines()]
     assert rows == list(range(1, 11))
+
+
+def test_activation_checkpointing_gives_the_same_losses(tmp_path):
+    plain = run(fx.tiny_config(tmp_path / "p", train={"max_iters": 2}))
+    ckpt = run(fx.tiny_config(tmp_path / "c", train={"max_iters": 2, "activation_checkpointing": True}))
+    assert getattr(ckpt.model.backbone[0], "_ffe_checkpointed", False)
+    assert [l for _, l in ckpt.losses] == pytest.approx([l for _, l in plain.losses], abs=1e-6)
