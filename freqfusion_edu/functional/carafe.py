@@ -29,7 +29,7 @@ Two implementations live here:
 
   Optionally (``set_backend("compile")`` or ``FREQFUSION_EDU_CARAFE=compile``) the forward sum
   is handed to ``torch.compile``, which fuses the ``k*k`` taps into one loop that keeps the
-  running sum in registers (2-3x faster than the eager tap loop on a CPU, but its first call
+  running sum in registers (about 2x faster than the eager tap loop on a CPU, but its first call
   compiles for tens of seconds, so it is never the default; if compilation fails the eager path
   is used and a warning says why). ``benchmarks/carafe_bench.py`` measures all of them against
   the machine's floor.
