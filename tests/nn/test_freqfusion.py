@@ -12,7 +12,15 @@ import torch.nn.functional as F
 
 from freqfusion_edu import FreqFusion, LocalSimGuidedSampler, sample_with_offsets
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def _float64_default():
+    """Every tensor in this module is float64 (restored afterwards: other modules use float32)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 # ---------------------------------------------------------------------------- the reference
