@@ -1,4 +1,5 @@
 """CARAFE against a reference written from the spec's words, a hand-computed case, gradcheck."""
+import importlib
 import itertools
 
 import pytest
@@ -103,9 +104,9 @@ def test_gradcheck(k, g, s):
 
 
 def test_multiple_bands_match(monkeypatch):
-    import freqfusion_edu.functional.carafe as mod
-    if hasattr(mod, "_BAND_ELEMENTS"):
-        monkeypatch.setattr(mod, "_BAND_ELEMENTS", 1)  # one LR row per band
+    # `freqfusion_edu.functional.carafe` the attribute is the function; fetch the module itself.
+    mod = importlib.import_module("freqfusion_edu.functional.carafe")
+    monkeypatch.setattr(mod, "_BAND_ELEMENTS", 1)  # one LR row per band
     torch.manual_seed(2)
     x = torch.randn(2, 4, 7, 5, dtype=torch.float64, requires_grad=True)
     m = torch.randn(2, 2 * 25, 14, 10, dtype=torch.float64, requires_grad=True)
