@@ -94,7 +94,7 @@ def test_time_memory_bars_show_the_values():
 
 
 def test_explorer_runs_only_on_click_and_redraws():
-    from freqfusion_edu.viz.benchmarks import benchmark_explorer
+    from freqfusion_edu.widgets.benchmarks import benchmark_explorer
 
     calls = []
 
