@@ -1,11 +1,11 @@
-"""Time and memory bars for the benchmark tables (chapter 06), and a run-on-click explorer.
+"""Time and memory bars for the benchmark tables (chapter 06).
 
 Rows are dicts as built by ``freqfusion_edu.profiling`` users: a label, a time in ms and a
 peak memory in MiB. Bars are grey with hatches, so they read without colour.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import matplotlib.pyplot as plt
 
