@@ -220,9 +220,13 @@ def test_chapter_runs_and_widgets_respond(lab, browser, chapter):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{lab}/lab/tree/book/{chapter.name}", timeout=120_000)
-        page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=120_000)
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=60_000)
+        # ?reset: start from an empty workspace (otherwise the last page's tabs are restored).
+        page.goto(f"{lab}/lab/tree/book/{chapter.name}?reset", timeout=120_000)
+        page.wait_for_function(
+            """name => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                         return !!(w && w.context && w.context.path.endsWith(name) && w.content); }""",
+            arg=chapter.name, timeout=120_000)
+        page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook", timeout=120_000)
         _wait_state(page, lambda s: s["kernel"] == "idle", 120, "the kernel to start")
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         _wait_state(page, lambda s: s["pending"] == 0 and s["kernel"] == "idle", RUN_TIMEOUT_S,
