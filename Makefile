@@ -25,8 +25,11 @@ $(STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
 
 install: $(STAMP) ## create .venv (if missing) and install the package with every extra
 
-lab: $(STAMP) ## open the book in JupyterLab (book/00_index.ipynb)
-	$(VENV)/bin/jupyter lab --notebook-dir=. --port=$(PORT) book/00_index.ipynb
+# JupyterLab refuses to run as root unless told; these machines run everything as root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+lab: $(STAMP) ## open the book in JupyterLab (book/00_index.ipynb); PORT=8888 by default
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=. --port=$(PORT) book/00_index.ipynb
 
 test-unit: $(STAMP) ## unit tests and doctests
 	$(PY) -m pytest -q tests freqfusion_edu --ignore=tests/browser
