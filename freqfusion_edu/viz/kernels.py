@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from matplotlib.patches import Rectangle
 
 from .._validate import check_odd_kernel, check_positive_int, check_tensor, shape_str
+from .frequency import show_map
 from ..functional.frequency import (amplitude_spectrum, high_frequency_energy,
                                     kernel_radial_response, kernel_response, power_spectrum,
                                     radial_profile)
@@ -181,20 +182,25 @@ def _as_map(x, name: str, channel: int | None = None) -> torch.Tensor:
     return t
 
 
+def _radial_power_panel(ax, profiles: Mapping[str, tuple]) -> None:
+    """Radial power spectra ``{label: (frequencies, power)}`` on a log scale, grey line styles."""
+    n = len(profiles)
+    for i, (lab, (f, p)) in enumerate(profiles.items()):
+        v = _np(p)
+        ax.plot(_np(f), np.where(v > 0, v, np.nan), _STYLES[i % 4], lw=1.5,
+                color=str(0.05 + 0.6 * i / max(n - 1, 1)), label=lab)
+    ax.set_yscale("log")
+    ax.set_xlim(0, 0.5)
+    ax.set_xlabel("radial frequency (cycles/pixel)")
+    ax.set_ylabel("mean power")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("radial power", fontsize=9)
+
+
 def _show(ax, t: torch.Tensor, title: str | None = None, symmetric: bool = False,
           vmin=None, vmax=None) -> None:
-    if t.dim() == 3:
-        ax.imshow(t.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
-    else:
-        m = t.numpy()
-        if symmetric:
-            lim = float(np.abs(m).max()) or 1.0
-            vmin, vmax = -lim, lim
-        ax.imshow(m, cmap=_MAP_CMAP, vmin=vmin, vmax=vmax, interpolation="nearest")
-    ax.set_xlabel("x (pixels)")
-    ax.set_ylabel("y (pixels)")
-    if title:
-        ax.set_title(title, fontsize=9)
+    show_map(ax, t, title, cmap=_MAP_CMAP, vmin=vmin, vmax=vmax, symmetric=symmetric)
 
 
 def _spectrum_extent(h: int, w: int) -> list[float]:
@@ -435,18 +441,7 @@ def plot_upsampler_comparison(maps: Mapping[str, object], target=None, channel: 
         profiles[lab] = radial_profile(power_spectrum(t).mean(0), num_bins)
         lines.append(f"{lab:>10}: HF {hf:6.2%}" + (f"  MSE {float((t - tgt).pow(2).mean()):.2e}"
                                                    if tgt is not None and lab != "target" else ""))
-    ax = axes[0, n]
-    for i, (lab, (f, p)) in enumerate(profiles.items()):
-        v = _np(p)
-        ax.plot(_np(f), np.where(v > 0, v, np.nan), _STYLES[i % 4], lw=1.5,
-                color=str(0.05 + 0.6 * i / max(n, 2)), label=lab)
-    ax.set_yscale("log")
-    ax.set_xlim(0, 0.5)
-    ax.set_xlabel("radial frequency (cycles/pixel)")
-    ax.set_ylabel("mean power")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title("radial power", fontsize=9)
+    _radial_power_panel(axes[0, n], profiles)
     axes[1, n].axis("off")
     axes[1, n].text(0.0, 0.95, f"energy share above {cutoff:g}\ncycles/pixel (DC excluded)\n\n"
                     + "\n".join(lines), va="top", family="monospace", fontsize=7,
@@ -537,19 +532,8 @@ def plot_highpass_view(x, filtered, channel: int = 0, label: str = "filtered",
     hb = float(high_frequency_energy(b, cutoff, exclude_dc=True).mean())
     _show_spectrum(axes[1, 0], sa, f"input log(1+|DFT|), >{cutoff:g}: {ha:.1%}", vmax=vmax)
     _show_spectrum(axes[1, 1], sb, f"{label} log(1+|DFT|), >{cutoff:g}: {hb:.1%}", vmax=vmax)
-    ax = axes[0, 2]
-    for i, (lab, t) in enumerate((("input", a), (label, b))):
-        f, p = radial_profile(power_spectrum(t).mean(0), num_bins)
-        v = _np(p)
-        ax.plot(_np(f), np.where(v > 0, v, np.nan), _STYLES[i], color=str(0.1 + 0.45 * i), lw=1.5,
-                label=lab)
-    ax.set_yscale("log")
-    ax.set_xlim(0, 0.5)
-    ax.set_xlabel("radial frequency (cycles/pixel)")
-    ax.set_ylabel("mean power")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title("radial power", fontsize=9)
+    _radial_power_panel(axes[0, 2], {lab: radial_profile(power_spectrum(t).mean(0), num_bins)
+                                     for lab, t in (("input", a), (label, b))})
     axes[1, 2].axis("off")
     axes[1, 2].text(0.0, 0.9, f"energy share above {cutoff:g}\ncycles/pixel (DC excluded)\n"
                     f"  input: {ha:.2%}\n  {label}: {hb:.2%}", va="top", family="monospace",
