@@ -86,6 +86,23 @@ def _conv_bn_relu(cin, cout, k):
 
 
 class _Head(nn.Module):
+    def _setup(self, in_channels, width: int, num_classes: int, fusion: str) -> int:
+        """Checks and attributes both heads share; returns the head width ``c``."""
+        check_choice(fusion, "fusion", FUSIONS)
+        if len(in_channels) != 4:
+            raise ValueError(f"in_channels must list 4 stage widths, got {in_channels!r}")
+        self.in_channels = tuple(int(v) for v in in_channels)
+        self.num_classes, self.fusion = int(num_classes), fusion
+        return int(width)
+
+    @staticmethod
+    def _ff_kwargs(hamming_window: bool, ff_kwargs: dict | None) -> dict:
+        """FreqFusion settings of the official decoders, overridable by ``ff_kwargs``."""
+        kw = dict(feature_resample=True, feature_resample_group=4, comp_feat_upsample=True,
+                  hamming_window=hamming_window, direction_feat="sim_concat", size_mismatch="pad")
+        kw.update(ff_kwargs or {})
+        return kw
+
     def _classify(self, fused, return_features):
         logits = self.cls_seg(self.dropout(fused))
         return (logits, fused) if return_features else logits
@@ -128,17 +145,10 @@ class SegFormerHead(_Head):
                  fusion: str = "bilinear", dropout: float = 0.1, ff_kwargs: dict | None = None,
                  compressed_channels: int | None = None, compress_ratio: int = 8):
         super().__init__()
-        check_choice(fusion, "fusion", FUSIONS)
-        if len(in_channels) != 4:
-            raise ValueError(f"in_channels must list 4 stage widths, got {in_channels!r}")
-        c = int(embed_dim)
-        self.in_channels, self.embed_dim = tuple(int(v) for v in in_channels), c
-        self.num_classes, self.fusion = int(num_classes), fusion
+        c = self.embed_dim = self._setup(in_channels, embed_dim, num_classes, fusion)
         self.linear_c = nn.ModuleList(nn.Conv2d(ci, c, 1) for ci in self.in_channels)
         if fusion == "freqfusion":
-            kw = dict(feature_resample=True, feature_resample_group=4, comp_feat_upsample=True,
-                      hamming_window=False, direction_feat="sim_concat", size_mismatch="pad")
-            kw.update(ff_kwargs or {})
+            kw = self._ff_kwargs(False, ff_kwargs)  # window off, as every official training config
             self.groups = kw["feature_resample_group"] if kw["feature_resample"] else None
             if self.groups and c % self.groups:
                 raise ValueError(f"embed_dim ({c}) must be divisible by feature_resample_group "
@@ -202,17 +212,10 @@ class FPNHead(_Head):
                  fusion: str = "bilinear", dropout: float = 0.1, ff_kwargs: dict | None = None,
                  compressed_channels: int | None = None, compress_ratio: int = 8):
         super().__init__()
-        check_choice(fusion, "fusion", FUSIONS)
-        if len(in_channels) != 4:
-            raise ValueError(f"in_channels must list 4 stage widths, got {in_channels!r}")
-        c = int(channels)
-        self.in_channels, self.channels = tuple(int(v) for v in in_channels), c
-        self.num_classes, self.fusion = int(num_classes), fusion
+        c = self.channels = self._setup(in_channels, channels, num_classes, fusion)
         self.lateral_convs = nn.ModuleList(nn.Conv2d(ci, c, 1) for ci in self.in_channels)
         if fusion == "freqfusion":
-            kw = dict(feature_resample=True, feature_resample_group=4, comp_feat_upsample=True,
-                      hamming_window=True, direction_feat="sim_concat", size_mismatch="pad")
-            kw.update(ff_kwargs or {})
+            kw = self._ff_kwargs(True, ff_kwargs)  # window on, as the official detection necks
             cm = compressed_channels or _compressed(c, c, compress_ratio)
             # freqfusions[i-1] fuses level i into level i-1 (the mmdet neck's `alignment` order)
             self.freqfusions = nn.ModuleList(
