@@ -7,7 +7,7 @@ from typing import Callable
 import ipywidgets as widgets
 import torch
 
-from ._common import figure_png, show_png
+from ._common import check_kernel_sizes, check_logits_fn, figure_png, show_png
 from .._validate import check_tensor, shape_str
 from ..functional.carafe import carafe
 from ..functional.frequency import amplitude_spectrum, high_frequency_energy
@@ -33,12 +33,8 @@ class HighpassExplorer(widgets.VBox):
         check_tensor(feature, "feature", 4, "(1, C, H, W)")
         if feature.shape[0] != 1:
             raise ValueError(f"feature must hold one map (batch 1), got {shape_str(feature)}")
-        sizes = [int(k) for k in kernel_sizes]
-        if not sizes or any(k < 1 or k % 2 == 0 for k in sizes):
-            raise ValueError(f"kernel_sizes must be odd positive integers, got {kernel_sizes!r}")
-        if logits_fn is not None and not callable(logits_fn):
-            raise TypeError(f"logits_fn must be callable(feature, kernel_size) -> "
-                            f"(1, k*k, H, W) logits, got {type(logits_fn).__name__}")
+        sizes = check_kernel_sizes(kernel_sizes)
+        check_logits_fn(logits_fn, "feature, kernel_size")
         if target is not None and tuple(target.shape) != tuple(feature.shape):
             raise ValueError(f"target must have feature's shape {shape_str(feature)}, got "
                              f"{shape_str(target)}")

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import torch
 import torch.nn.functional as F
 
-from ._common import figure_png, show_png
+from ._common import check_kernel_sizes, check_logits_fn, figure_png, show_png
 from .._validate import check_tensor, shape_str
 from ..functional.carafe import carafe
 from ..functional.frequency import kernel_response
@@ -42,12 +42,8 @@ class LowpassExplorer(widgets.VBox):
         if self.scale < 1 or (H, W) != (self.scale * h, self.scale * w):
             raise ValueError(f"guide_hr must be an integer multiple of lr_feature's size, got "
                              f"guide_hr {shape_str(guide_hr)} and lr_feature {shape_str(lr_feature)}")
-        sizes = [int(k) for k in kernel_sizes]
-        if not sizes or any(k < 1 or k % 2 == 0 for k in sizes):
-            raise ValueError(f"kernel_sizes must be odd positive integers, got {kernel_sizes!r}")
-        if logits_fn is not None and not callable(logits_fn):
-            raise TypeError(f"logits_fn must be callable(kernel_size) -> (1, k*k, H, W) logits, "
-                            f"got {type(logits_fn).__name__}")
+        sizes = check_kernel_sizes(kernel_sizes)
+        check_logits_fn(logits_fn, "kernel_size")
         self._lr = lr_feature.detach()
         self._guide_hr = guide_hr.detach()
         if guide_lr is None:
