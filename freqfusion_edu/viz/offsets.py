@@ -1,7 +1,8 @@
 """Figures for the offset generator (chapter 04): similarity maps, offset quivers, resampling.
 
-Every helper returns a closed matplotlib Figure (display it once, e.g. as a cell's value).
-Tensors may carry a batch dimension; the first sample is drawn.
+Every helper that makes its own figure returns it closed (display it once, e.g. as a cell's
+value). A helper given an ``ax`` draws into the caller's figure and leaves it open, so the caller
+can still ``plt.show()`` it. Tensors may carry a batch dimension; the first sample is drawn.
 """
 from __future__ import annotations
 
@@ -112,16 +113,19 @@ def plot_offset_quiver(offset: torch.Tensor, groups: int, background=None, group
         step: draw one arrow every ``step`` HR pixels.
         gain: arrows are drawn ``gain`` times longer than the displacement (stated in the title
             when not 1).
-        scale: ``s``. ax: draw into this Axes instead of a new figure.
+        scale: ``s``. ax: draw into this Axes instead of a new figure; the caller's figure
+            is left open (show it with ``plt.show()`` or return it).
         title: panel title. background_alpha: opacity of the background (faded so the arrows
             stand out).
 
     Returns:
-        the Figure (closed).
+        the Figure: a new one closed (display it once, e.g. as a cell's value), or ``ax``'s
+        figure, left open.
     """
     field = _np(_field_for(offset, groups, group, scale))  # (2, H, W)
     hh, ww = field.shape[-2:]
-    if ax is None:
+    own = ax is None
+    if own:
         fig, ax = plt.subplots(figsize=(7.5, 6.4 * hh / ww + 0.8), constrained_layout=True)
     else:
         fig = ax.figure
@@ -139,7 +143,8 @@ def plot_offset_quiver(offset: torch.Tensor, groups: int, background=None, group
     which = "mean over groups" if group == "mean" else f"group {group}"
     ax.set_title((title or f"offsets ({which})") + (f", arrows x{gain:g}" if gain != 1 else ""),
                  fontsize=9)
-    plt.close(fig)
+    if own:  # never close the caller's figure: plt.show() would then draw nothing
+        plt.close(fig)
     return fig
 
 

@@ -57,6 +57,23 @@ def test_quiver_group_choice_and_mean_differ():
         plot_offset_quiver(off, 2, group=2)
 
 
+def test_quiver_into_callers_axes_leaves_their_figure_open():
+    """Chapter 04 draws one quiver per group into its own subplots and then calls plt.show():
+    closing the caller's figure made that figure vanish."""
+    import matplotlib.pyplot as plt
+    off = init_offsets(2).expand(1, -1, 4, 4).clone()
+    fig, axes = plt.subplots(1, 2)
+    try:
+        for g, ax in enumerate(axes):
+            assert plot_offset_quiver(off, 2, group=g, step=2, ax=ax) is fig
+        assert plt.fignum_exists(fig.number)
+        assert all(len(ax.collections) == 1 for ax in axes)
+    finally:
+        plt.close(fig)
+    own = plot_offset_quiver(off, 2, step=2)  # a figure it made itself is returned closed
+    assert not plt.fignum_exists(own.number)
+
+
 def test_resampling_bars_are_the_band_errors():
     t = torch.zeros(1, 2, 6, 6)
     before = t.clone()
