@@ -317,3 +317,38 @@ def test_boundary_and_boundary_iou():
         out = [((p == c) & (t == c) & v).sum() / ((p == c) & v | (t == c) & v).sum() for c in range(k)]
         return torch.stack(out).double()
     fails_with(checks.check_boundary_iou, mask_iou, "ordinary (mask) IoU")
+
+
+# ------------------------------------------------------------------ the package's layout
+def test_one_module_per_assignment_and_every_name_still_importable():
+    """``checks`` is a package with one module per classroom assignment; every public name (what
+    the assignments and tests import) still comes from ``freqfusion_edu.checks`` directly."""
+    import importlib
+    from pathlib import Path
+
+    import freqfusion_edu.checks as pkg
+    root = Path(__file__).resolve().parents[1]
+    assignments = sorted(p.name for p in (root / "classroom" / "source").iterdir() if p.is_dir())
+    modules = sorted(p.stem for p in Path(pkg.__file__).parent.glob("*.py")
+                     if not p.stem.startswith("_"))
+    assert modules == assignments
+    for name in assignments:
+        mod = importlib.import_module(f"freqfusion_edu.checks.{name}")
+        for fn in mod.__all__:
+            assert getattr(pkg, fn) is getattr(mod, fn), fn
+    exported = set(pkg.__all__)
+    assert exported == {"CheckError"} | {n for m in assignments for n in
+                                         importlib.import_module(f"freqfusion_edu.checks.{m}").__all__}
+    # what the notebooks call: checks.check_* in every source and release notebook
+    used = set()
+    for nb in (root / "classroom").glob("*/*/*.ipynb"):
+        used |= set(re.findall(r"checks\.(check_\w+)", nb.read_text()))
+    assert used and used <= exported, used - exported
+    # students see the public name in tracebacks, not the private module
+    assert f"{CheckError.__module__}.{CheckError.__qualname__}" == "freqfusion_edu.checks.CheckError"
+
+
+def test_one_ignore_index():
+    from freqfusion_edu.checks import _common
+    from freqfusion_edu.data import cityscapes
+    assert _common.IGNORE_INDEX is cityscapes.IGNORE_INDEX == 255
