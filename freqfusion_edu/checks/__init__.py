@@ -38,6 +38,7 @@ from .feature_similarity import (check_class_centres, check_intra_similarity,
                                  check_inter_similarity, check_margin)
 from .segmentation_metrics import (check_confusion_matrix, check_iou, check_mean_iou,
                                    check_boundary, check_boundary_iou)
+from .book import expect, expect_close
 
 __all__ = [
     "CheckError", "check_unfold", "check_carafe", "check_softmax_kernels",
@@ -46,4 +47,5 @@ __all__ = [
     "check_class_centres", "check_intra_similarity", "check_inter_similarity",
     "check_margin", "check_confusion_matrix", "check_iou", "check_mean_iou",
     "check_boundary", "check_boundary_iou",
+    "expect", "expect_close",
 ]
