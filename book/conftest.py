@@ -1,6 +1,12 @@
-"""Print how long each chapter took under nbval, and the book's total (issue: run time < 10 min)."""
+"""Book-wide nbval hooks: print how long each chapter took and the book's total (run time
+< 10 min), and fail a cell that writes to stderr in fast mode (issue 13: no chapter prints
+warnings or noise on stderr).
+"""
+import os
 import time
 from collections import OrderedDict
+
+import pytest
 
 _spans: "OrderedDict[str, list[float]]" = OrderedDict()
 
@@ -25,3 +31,23 @@ def pytest_terminal_summary(terminalreporter):
         total += t1 - t0
         tr.write_line(f"  {path:45s} {t1 - t0:7.1f} s")
     tr.write_line(f"  {'total':45s} {total:7.1f} s ({total / 60:.1f} min; target < 10 min)")
+
+
+def _stderr_text(outputs) -> str:
+    return "".join(o.get("text", "") for o in outputs or ()
+                   if o.get("output_type") == "stream" and o.get("name") == "stderr")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """In fast mode (the default, what CI runs), a notebook cell that wrote anything to stderr
+    (a warning, a progress bar, a C library's log line) fails, showing what it wrote."""
+    result = yield
+    if (type(item).__name__ == "IPyNbCell"
+            and os.environ.get("FREQFUSION_EDU_MODE", "fast").strip().lower() in ("", "fast")):
+        text = _stderr_text(getattr(item, "test_outputs", None))
+        if text:
+            pytest.fail(f"cell {getattr(item, 'cell_num', '?')} wrote to stderr in fast mode "
+                        f"(no chapter may print warnings or noise):\n{text[:2000]}",
+                        pytrace=False)
+    return result
