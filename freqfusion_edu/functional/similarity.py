@@ -27,17 +27,26 @@ def local_similarity(x: torch.Tensor, kernel_size: int = 3, dilation: int = 2,
 
     Neighbours outside the map are zero vectors, so their similarity is 0 (zero padding, as in
     the official ``compute_similarity``). Channel ``i`` of the result is the neighbour
-    ``neighbour_offsets(kernel_size, dilation)[i]``. Computed one neighbour at a time, so no
-    :math:`C k^2 H W` tensor is built.
+    ``neighbour_offsets(kernel_size, dilation)[i]``.
+
+    How it is computed: the map is normalized once (every pixel's feature divided by its norm,
+    at least ``eps``), then each similarity is a dot product of unit vectors. Similarity is
+    symmetric (pixel ``p`` with neighbour ``p + d`` is neighbour ``p`` of ``p + d`` at ``-d``),
+    so only half the neighbours need a dot product over channels; the other half are the same
+    maps shifted by ``d``. No :math:`C k^2 H W` tensor is built.
 
     Args:
         x: features :math:`(N, C, H, W)`.
         kernel_size: odd window size ``k`` (3 in FreqFusion).
         dilation: spacing between window taps (2 in FreqFusion).
-        eps: lower bound on each vector's norm (``F.cosine_similarity``'s).
+        eps: lower bound on each vector's norm (as in ``F.cosine_similarity``).
 
     Returns:
-        :math:`(N, k^2 - 1, H, W)` similarities in ``[-1, 1]``.
+        :math:`(N, k^2 - 1, H, W)` similarities in ``[-1, 1]``, in ``x``'s dtype.
+
+    Raises:
+        TypeError / ValueError: ``x`` is not a 4-D floating-point tensor, ``kernel_size`` is not
+            odd and positive, or ``dilation`` is not a positive integer.
 
     Example:
         >>> x = torch.ones(1, 4, 5, 5)
@@ -50,11 +59,21 @@ def local_similarity(x: torch.Tensor, kernel_size: int = 3, dilation: int = 2,
     check_tensor(x, "x", 4, "(N, C, H, W)")
     check_odd_kernel(kernel_size)
     check_positive_int(dilation, "dilation")
+    offsets = neighbour_offsets(kernel_size, dilation)
+    m = len(offsets)
+    n, _, h, w = x.shape
+    if m == 0:  # kernel_size 1: no neighbours
+        return x.new_zeros(n, 0, h, w)
     pad = (kernel_size // 2) * dilation
-    h, w = x.shape[-2:]
-    xp = F.pad(x, (pad, pad, pad, pad))
-    sims = []
-    for dy, dx in neighbour_offsets(kernel_size, dilation):
-        nb = xp[:, :, pad + dy:pad + dy + h, pad + dx:pad + dx + w]
-        sims.append(F.cosine_similarity(x, nb, dim=1, eps=eps))
-    return torch.stack(sims, dim=1)
+    xn = F.normalize(x, dim=1, eps=eps)
+    xp = F.pad(xn, (pad, pad, pad, pad))
+    # Offsets come in pairs: offsets[m - 1 - i] == -offsets[i]. Dot products for the second
+    # half, P_d(p) = xn(p) . xn(p + d) (zero where p + d is padding), then the first half as
+    # sim_{-d}(q) = P_d(q - d): the same map shifted by d (zero-padded).
+    half = [(i, offsets[i]) for i in range(m // 2, m)]
+    prods = torch.stack([(xn * xp[:, :, pad + dy:pad + dy + h, pad + dx:pad + dx + w]).sum(1)
+                         for _, (dy, dx) in half], dim=1)            # (N, m/2, H, W)
+    pp = F.pad(prods, (pad, pad, pad, pad))
+    mirrored = [pp[:, j, pad - dy:pad - dy + h, pad - dx:pad - dx + w]
+                for j, (_, (dy, dx)) in reversed(list(enumerate(half)))]
+    return torch.cat([torch.stack(mirrored, dim=1), prods], dim=1)

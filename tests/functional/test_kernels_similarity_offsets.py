@@ -71,3 +71,42 @@ def test_sample_with_offsets_errors():
         sample_with_offsets(torch.zeros(1, 4, 4, 4), torch.zeros(1, 8, 2, 2), groups=2)
     with pytest.raises(ValueError, match="x must be"):
         sample_with_offsets(torch.zeros(1, 4, 5, 4), torch.zeros(1, 8, 2, 2), groups=1)
+
+
+@pytest.mark.parametrize("k,d,size", [(3, 2, (7, 6)), (5, 1, (6, 9)), (3, 1, (2, 3)), (3, 4, (5, 5))])
+def test_local_similarity_other_windows_match_the_definition(k, d, size):
+    torch.manual_seed(2)
+    x = torch.randn(2, 3, *size, dtype=torch.float64)
+    x[0, :, 1, 1] = 0.0  # a zero vector: its similarities are 0, not NaN
+    u = F.unfold(x, k, padding=(k // 2) * d, dilation=d).view(2, 3, k * k, *size)
+    c = k * k // 2
+    want = F.cosine_similarity(u[:, :, c:c + 1], u, dim=1)
+    want = torch.cat([want[:, :c], want[:, c + 1:]], 1)
+    got = local_similarity(x, k, d)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert torch.isfinite(got).all()
+    assert local_similarity(x, 1, d).shape == (2, 0, *size)
+
+
+def test_local_similarity_normalizes_the_map_once():
+    """Issue 10.6: one norm per call (the map is normalized once), not one per neighbour."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(1, 4, 8, 8, requires_grad=True)
+    with Count() as c:
+        local_similarity(x).sum().backward()
+    norms = [o for o in c.ops if "norm" in o]
+    assert len(norms) == 1, norms
+    # and only half the neighbours cost a channel reduction: 4 channel sums for 8 similarities
+    with Count() as c:
+        local_similarity(x.detach())
+    assert sum(o == "aten.sum" for o in c.ops) == 4, c.ops
