@@ -104,8 +104,7 @@ def test_gradcheck(k, g, s):
 
 
 def test_multiple_bands_match(monkeypatch):
-    # `freqfusion_edu.functional.carafe` the attribute is the function; fetch the module itself.
-    mod = importlib.import_module("freqfusion_edu.functional.carafe")
+    mod = importlib.import_module("freqfusion_edu.functional._carafe_banded")
     monkeypatch.setattr(mod, "_BAND_ELEMENTS", 1)  # one LR row per band
     torch.manual_seed(2)
     x = torch.randn(2, 4, 7, 5, dtype=torch.float64, requires_grad=True)
@@ -131,7 +130,7 @@ def test_half_precision_inputs_promote():
     ((torch.zeros(1, 2, 3, 3), torch.zeros(1, 9, 3, 3), 4, 1, 1), "kernel_size must be an odd"),
     ((torch.zeros(1, 2, 3, 3), torch.zeros(1, 8, 3, 3), 3, 1, 1), "masks must have kernel_size**2"),
     ((torch.zeros(1, 2, 3, 3), torch.zeros(1, 9, 5, 6), 3, 1, 2), "expected spatial size 6x6"),
-    ((torch.zeros(1, 3, 3, 3), torch.zeros(1, 18, 3, 3), 3, 2, 1), "divisible by group_size"),
+    ((torch.zeros(1, 3, 3, 3), torch.zeros(1, 18, 3, 3), 3, 2, 1), "divisible by groups"),
     ((torch.zeros(2, 2, 3, 3), torch.zeros(1, 9, 3, 3), 3, 1, 1), "batch size"),
     ((torch.zeros(1, 2, 3, 3), torch.zeros(1, 9, 3, 3), 3, 1, 0), "scale_factor must be"),
 ])

@@ -7,8 +7,10 @@ import torch
 from freqfusion_edu import carafe, carafe_reference
 
 # `import freqfusion_edu.functional.carafe as mod` would bind the *function* (the package
-# re-exports it under the submodule's name), so fetch the module itself.
+# re-exports it under the submodule's name), so fetch the modules themselves.
 mod = importlib.import_module("freqfusion_edu.functional.carafe")
+banded = importlib.import_module("freqfusion_edu.functional._carafe_banded")
+op = importlib.import_module("freqfusion_edu.functional._carafe_op")
 
 # n, c, h, w, k, g, s: odd sizes, k larger than the map, groups, s = 1, 2, 3
 CASES = [(2, 6, 7, 5, 5, 3, 2), (1, 4, 3, 9, 7, 2, 2), (1, 3, 5, 4, 3, 1, 1), (2, 2, 4, 3, 5, 1, 3),
@@ -35,16 +37,18 @@ def _check(n, c, h, w, k, g, s, seed=0):
 @pytest.mark.parametrize("case", CASES)
 def test_every_band_size_matches_reference(monkeypatch, band, case):
     # band=1: one LR row per band (every row is a band boundary); 1<<30: a single band.
-    monkeypatch.setattr(mod, "_BAND_ELEMENTS", band)
+    monkeypatch.setattr(banded, "_BAND_ELEMENTS", band)
     _check(*case)
 
 
 def test_bands_really_split_the_rows(monkeypatch):
-    monkeypatch.setattr(mod, "_BAND_ELEMENTS", 3 * 40)
+    monkeypatch.setattr(banded, "_BAND_ELEMENTS", 3 * 40)
     # rows of 40 output elements -> bands of 3 LR rows
-    assert list(mod._bands(7, 40)) == [(0, 3), (3, 6), (6, 7)]
-    monkeypatch.setattr(mod, "_BAND_ELEMENTS", 1)
-    assert list(mod._bands(3, 10 ** 6)) == [(0, 1), (1, 2), (2, 3)]
+    assert list(banded._bands(7, 40, banded.band_elements("cpu"))) == [(0, 3), (3, 6), (6, 7)]
+    monkeypatch.setattr(banded, "_BAND_ELEMENTS", 1)
+    assert list(banded._bands(3, 10 ** 6, banded.band_elements("cpu"))) == [(0, 1), (1, 2), (2, 3)]
+    # off the CPU (CUDA, meta) the whole tensor is one band: a fixed number of ops per call
+    assert banded.band_elements("meta") is None and list(banded._bands(7, 40, None)) == [(0, 7)]
 
 
 def test_border_taps_are_dropped_not_renormalized():
@@ -92,33 +96,82 @@ def test_fused_sum_behind_the_compile_backend_matches_reference():
     for n, c, h, w, k, g, s in CASES:
         x = torch.randn(n, c, h, w, dtype=torch.float64)
         m = torch.randn(n, g * k * k, h * s, w * s, dtype=torch.float64)
-        xw = mod._widen(x, k, s).view(n * g, c // g, h + 2 * (k // 2), -1)
-        out = mod._make_fused(k, s)(xw, m.view(n * g, k * k, h, s, w * s)).reshape(x.shape[0], c,
+        xw = banded._widen(x, k, s).view(n * g, c // g, h + 2 * (k // 2), -1)
+        out = banded.make_fused(k, s)(xw, m.view(n * g, k * k, h, s, w * s)).reshape(x.shape[0], c,
                                                                                   h * s, w * s)
         assert _rel(out, carafe_reference(x, m, k, g, s)) < 1e-12
 
 
-def test_compile_backend_falls_back_to_eager_with_a_warning(monkeypatch):
+def test_compile_backend_falls_back_with_a_warning_and_keeps_the_choice(monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("no C++ compiler found")
 
-    monkeypatch.setattr(mod, "_compiled", {})
+    monkeypatch.setattr(banded, "_compiled", {})
+    monkeypatch.setattr(op, "_compile_failed", None)
     monkeypatch.setattr(torch, "compile", broken)
-    mod.set_backend("compile")
-    try:
-        x = torch.randn(1, 2, 3, 3, dtype=torch.float64)
-        m = torch.randn(1, 9, 6, 6, dtype=torch.float64)
+    x = torch.randn(1, 2, 3, 3, dtype=torch.float64)
+    m = torch.randn(1, 9, 6, 6, dtype=torch.float64)
+    with mod.use_backend("compile"):
+        assert mod.resolve_backend("cpu") == "compile"
         with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
             out = carafe(x, m, 3, 1, 2)
-        assert mod.get_backend() == "eager"
         assert _rel(out, carafe_reference(x, m, 3, 1, 2)) < 1e-12
-    finally:
-        mod.set_backend("eager")
+        # no global switch: the user's choice stands; the failure is remembered (documented)
+        assert mod.get_backend() == "compile" and mod.resolve_backend("cpu") == "banded"
+        assert _rel(carafe(x, m, 3, 1, 2), out) == 0  # later calls: banded, no new warning
+    assert mod.get_backend() == "auto"
 
 
 def test_set_backend_rejects_unknown_names():
     with pytest.raises(ValueError, match="backend must be one of"):
         mod.set_backend("cuda")
+    with pytest.raises(ValueError, match="now called 'banded'"):
+        mod.set_backend("eager")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        with mod.use_backend("bogus"):
+            pass
+    assert mod.get_backend() == "auto"
+
+
+def test_use_backend_restores_the_choice_also_on_error():
+    assert mod.get_backend() == "auto"
+    with pytest.raises(KeyError):
+        with mod.use_backend("banded"):
+            assert mod.get_backend() == "banded"
+            with mod.use_backend("compile"):
+                assert mod.get_backend() == "compile"
+            assert mod.get_backend() == "banded"
+            raise KeyError("boom")
+    assert mod.get_backend() == "auto"
+
+
+def test_resolve_backend_per_device():
+    assert mod.resolve_backend("cpu") == "banded"  # auto on the CPU
+    assert mod.resolve_backend("meta", "auto") == "banded"
+    assert mod.resolve_backend(torch.device("cpu"), "banded") == "banded"
+    assert mod.resolve_backend("cpu", "compile") in ("compile", "banded")
+
+
+@pytest.mark.skipif(op.triton_interpreter(), reason="under TRITON_INTERPRET triton runs on the CPU")
+def test_triton_on_a_cpu_tensor_is_a_clear_error_not_a_switch():
+    x = torch.randn(1, 2, 3, 3)
+    m = torch.randn(1, 9, 6, 6)
+    with mod.use_backend("triton"):
+        with pytest.raises(RuntimeError, match="backend 'triton' cannot run here"):
+            carafe(x, m, 3, 1, 2)
+        assert mod.get_backend() == "triton"
+    with pytest.raises(RuntimeError, match="cannot run here"):
+        mod.resolve_backend("cpu", "triton")
+
+
+def test_environment_variable_picks_the_backend(monkeypatch):
+    for value, want in [("banded", "banded"), (" Compile ", "compile"), ("triton", "triton"),
+                        ("", "auto")]:
+        monkeypatch.setenv("FREQFUSION_EDU_CARAFE", value)
+        assert op._initial_backend() == want
+    monkeypatch.setenv("FREQFUSION_EDU_CARAFE", "bogus")  # a typo must not break the import
+    with pytest.warns(UserWarning, match="must be one of"):
+        assert op._initial_backend() == "auto"
 
 
 def test_peak_memory_forward_backward_is_a_few_outputs():
