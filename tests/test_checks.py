@@ -112,7 +112,7 @@ def test_carafe_wrong_shape_and_crash_and_not_implemented():
 
 # ------------------------------------------------------------------ 2. kernel_normalizer
 def test_softmax_kernels():
-    checks.check_softmax_kernels(lambda m, k, g=1: kernel_normalizer(m, k, group=g), group=2)
+    checks.check_softmax_kernels(lambda m, k, g=1: kernel_normalizer(m, k, groups=g), group=2)
 
     def over_all_channels(m, k, g=1):  # softmax over G*k*k instead of per group
         return m.softmax(1)
@@ -140,7 +140,7 @@ def test_windowed_kernels():
         return (m.view(n, g, k * k, h, w) * win.reshape(1, 1, k * k, 1, 1)).softmax(2).view_as(m)
     fails_with(checks.check_windowed_kernels, window_on_logits, "AFTER the softmax")
 
-    fails_with(checks.check_windowed_kernels, lambda m, k, win, g=1: kernel_normalizer(m, k, group=g),
+    fails_with(checks.check_windowed_kernels, lambda m, k, win, g=1: kernel_normalizer(m, k, groups=g),
                "ignore the window")
 
 

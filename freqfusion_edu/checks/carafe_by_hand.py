@@ -99,7 +99,7 @@ def check_carafe(fn: Callable, kernel_size: int = 3, group_size: int = 1, scale_
     x = torch.randn(1, channels, *size, generator=gen) + 0.5
     h, w = size
     logits = 2 * torch.randn(1, g * k * k, h * s, w * s, generator=gen)
-    m = kernel_normalizer(logits, k, group=g)
+    m = kernel_normalizer(logits, k, groups=g)
     want = carafe(x, m, k, g, s)
     # A scale-1, one-group version may take only (features, masks, kernel_size).
     got = _call(fn, x, m, k) if (g, s) == (1, 1) else _call(fn, x, m, k, g, s)

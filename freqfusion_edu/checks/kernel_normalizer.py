@@ -31,13 +31,13 @@ def check_softmax_kernels(fn: Callable, kernel_size: int = 3, group: int = 1,
     r"""Check ``fn(logits, kernel_size, group) -> kernels`` (softmax over the taps, no window).
 
     Example:
-        >>> check_softmax_kernels(lambda m, k, g: kernel_normalizer(m, k, group=g), group=2)
+        >>> check_softmax_kernels(lambda m, k, g: kernel_normalizer(m, k, groups=g), group=2)
         OK: <lambda> turns logits into per-pixel kernels that sum to one (k=3, 2 group(s)).
     """
     __tracebackhide__ = True  # IPython shows the student only the message
     k, g = kernel_size, group
     logits = 2 * torch.randn(1, g * k * k, *size, generator=_gen(seed))
-    want = kernel_normalizer(logits, k, group=g)
+    want = kernel_normalizer(logits, k, groups=g)
     got = _tensor(_call(fn, logits, k, g), fn, want.shape,
                   hint="the kernels keep the logits' shape (N, G*k*k, H, W)")
     n, _, h, w = logits.shape
@@ -89,7 +89,7 @@ def check_windowed_kernels(fn: Callable, kernel_size: int = 5, group: int = 1,
                 "over the k*k taps (per pixel and group).")
     pre = logits.view(n, g, k * k, h, w) * win.reshape(1, 1, k * k, 1, 1)
     _diagnose(got, want, what="kernel_normalizer", mistakes=[
-        (kernel_normalizer(logits, k, group=g), "your kernels ignore the window: multiply the "
+        (kernel_normalizer(logits, k, groups=g), "your kernels ignore the window: multiply the "
          "softmax probabilities by the window, then renormalize."),
         (pre.softmax(2).view_as(logits), "the window must multiply the probabilities AFTER the "
          "softmax (then renormalize), not the logits before it."),

@@ -39,12 +39,17 @@ def hamming2d(kernel_size: int, pad: int = 0, *, dtype: torch.dtype = torch.floa
 
 
 def kernel_normalizer(mask: torch.Tensor, kernel_size: int, window: torch.Tensor | None = None,
-                      group: int = 1) -> torch.Tensor:
+                      groups: int = 1) -> torch.Tensor:
     r"""Turn raw kernel logits into normalized per-pixel kernels.
 
     For every pixel and group, a softmax over the :math:`k^2` taps, then (optionally) a
     multiplication by ``window`` and a renormalization so each kernel sums to one again. The
     result is a non-negative kernel with unit sum: a low-pass filter with DC gain 1.
+
+    The three steps are computed as one: softmax, multiply by ``w`` and renormalize equals
+    :math:`\mathrm{softmax}(\ell + \log w)` (the softmax's own normalization cancels), so a
+    window costs one addition instead of a multiplication, a sum and a division, forward and
+    backward. Taps where the window is 0 get weight 0, as with the multiplication.
 
     Convention: channel ``g * k * k + ky * k + kx`` holds tap ``(ky, kx)`` of group ``g``
     (row-major taps), the order :func:`carafe` reads.
@@ -52,14 +57,19 @@ def kernel_normalizer(mask: torch.Tensor, kernel_size: int, window: torch.Tensor
     Args:
         mask: logits of shape :math:`(N, G k^2, H, W)`.
         kernel_size: odd ``k``.
-        window: ``None``, a :math:`(1, 1, k, k)` window (e.g. :func:`hamming2d`), or any tensor
-            that broadcasts against :math:`(N, G, k, k, H, W)` after a trailing ``(1, 1)``
-            is appended (the official module's ``[1.0]`` buffer works).
-        group: number of kernel groups ``G``.
+        window: ``None``, a non-negative :math:`(1, 1, k, k)` window (e.g. :func:`hamming2d`),
+            or any non-negative tensor that broadcasts against :math:`(N, G, k, k, H, W)` after
+            a trailing ``(1, 1)`` is appended (the official module's ``[1.0]`` buffer works).
+        groups: number of kernel groups ``G`` (the official module's ``up_group``).
 
     Returns:
         Tensor of shape :math:`(N, G k^2, H, W)`. Its dtype is the promotion of the mask's and
         the window's dtypes (a float32 window promotes a half mask, as the official module does).
+
+    Raises:
+        ValueError: ``mask`` does not have ``groups * kernel_size**2`` channels, the window has
+            the wrong size, or a window on the CPU has negative values (a window on a GPU is not
+            read back to check; negative values there give NaN kernels).
 
     Example:
         >>> logits = torch.zeros(1, 9, 2, 2)
@@ -71,13 +81,13 @@ def kernel_normalizer(mask: torch.Tensor, kernel_size: int, window: torch.Tensor
     """
     check_tensor(mask, "mask", 4, "(N, G*k*k, H, W)")
     check_odd_kernel(kernel_size)
-    check_positive_int(group, "group")
+    check_positive_int(groups, "groups")
     n, c, h, w = mask.shape
     kk = kernel_size * kernel_size
-    if c != group * kk:
-        raise ValueError(f"mask must have group*kernel_size**2 = {group}*{kk} = {group * kk} "
+    if c != groups * kk:
+        raise ValueError(f"mask must have groups*kernel_size**2 = {groups}*{kk} = {groups * kk} "
                          f"channels, got shape {shape_str(mask)}")
-    k = mask.view(n, group, kk, h, w).softmax(dim=2)
+    logits = mask.view(n, groups, kk, h, w)
     if window is not None:
         win = window
         if win.dim() == 4:  # (1, 1, k, k) -> (1, 1, k*k, 1, 1)
@@ -85,6 +95,8 @@ def kernel_normalizer(mask: torch.Tensor, kernel_size: int, window: torch.Tensor
                 raise ValueError(f"window must be (1, 1, {kernel_size}, {kernel_size}), "
                                  f"got shape {shape_str(win)}")
             win = win.reshape(1, 1, kk, 1, 1)
-        k = k * win
-        k = k / k.sum(dim=2, keepdim=True)
-    return k.view(n, c, h, w)
+        if win.device.type == "cpu" and bool((win < 0).any()):
+            raise ValueError(f"window must be non-negative (a taper), got minimum "
+                             f"{win.min().item():.4g}")
+        logits = logits + win.log()
+    return logits.softmax(dim=2).view(n, c, h, w)

@@ -18,7 +18,7 @@ def test_kernel_normalizer_is_softmax_times_window_renormalized():
     torch.manual_seed(0)
     logits = torch.randn(2, 2 * 9, 4, 5, dtype=torch.float64)
     win = hamming2d(3, dtype=torch.float64)
-    out = kernel_normalizer(logits, 3, win, group=2)
+    out = kernel_normalizer(logits, 3, win, groups=2)
     # closed form of spec 2.1: softmax over taps of (logit + log window)
     want = (logits.view(2, 2, 9, 4, 5) + win.view(1, 1, 9, 1, 1).log()).softmax(2).view(2, 18, 4, 5)
     torch.testing.assert_close(out, want, rtol=1e-12, atol=1e-12)
@@ -29,7 +29,7 @@ def test_kernel_normalizer_is_softmax_times_window_renormalized():
 
 
 def test_kernel_normalizer_errors():
-    with pytest.raises(ValueError, match="group\\*kernel_size\\*\\*2 = 1\\*9 = 9 channels"):
+    with pytest.raises(ValueError, match="groups\\*kernel_size\\*\\*2 = 1\\*9 = 9 channels"):
         kernel_normalizer(torch.zeros(1, 8, 2, 2), 3)
     with pytest.raises(ValueError, match="window must be"):
         kernel_normalizer(torch.zeros(1, 9, 2, 2), 3, hamming2d(5))
@@ -110,3 +110,14 @@ def test_local_similarity_normalizes_the_map_once():
     with Count() as c:
         local_similarity(x.detach())
     assert sum(o == "aten.sum" for o in c.ops) == 4, c.ops
+
+
+def test_kernel_normalizer_window_must_be_non_negative():
+    win = hamming2d(3).clone()
+    win[0, 0, 0, 0] = -0.1
+    with pytest.raises(ValueError, match="window must be non-negative"):
+        kernel_normalizer(torch.zeros(1, 9, 2, 2), 3, win)
+    # a zero tap gets weight zero, as with multiply-and-renormalize
+    win[0, 0, 0, 0] = 0.0
+    k = kernel_normalizer(torch.zeros(1, 9, 2, 2), 3, win)
+    assert torch.all(k[:, 0] == 0) and torch.allclose(k.sum(1), torch.ones(1, 2, 2))
