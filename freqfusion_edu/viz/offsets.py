@@ -7,6 +7,7 @@ can still ``plt.show()`` it. Tensors may carry a batch dimension; the first samp
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.patches import FancyArrow
 import numpy as np
 import torch
 
@@ -15,7 +16,8 @@ from ..functional.offsets import sample_with_offsets
 from ..functional.similarity import neighbour_offsets
 
 __all__ = ["plot_similarity_maps", "plot_offset_quiver", "plot_resampling",
-           "plot_offset_small_multiples", "plot_offset_view"]
+           "plot_offset_small_multiples", "plot_offset_view", "plot_offset_layout",
+           "plot_offset_pixel"]
 
 
 def _np(x) -> np.ndarray:
@@ -148,6 +150,120 @@ def plot_offset_quiver(offset: torch.Tensor, groups: int, background=None, group
     return fig
 
 
+def plot_offset_layout(groups: int = 4, scale: int = 2):
+    r"""Where each of the offset generator's :math:`2 G s^2` channels goes.
+
+    Left: the channels of one low-resolution pixel as a table, one row per component (x, y),
+    one block of :math:`s^2` columns per group; each cell shows its channel index and the child
+    ``(a, b)`` it moves. Right: that LR pixel's :math:`s \times s` high-resolution children, at
+    HR pixel :math:`(s i + a, s j + b)`, with their initial positions (``init_offsets``).
+
+    Args:
+        groups: ``G``. scale: ``s``.
+
+    Returns:
+        a Figure (closed) with two panels. Cell text in the left panel is
+        ``"<channel>\n(a,b)"`` with ``channel = xy * G s^2 + g s^2 + a s + b``.
+    """
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale must be a positive int, got {scale!r}")
+    ss = scale * scale
+    ncol = groups * ss
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(min(0.62 * ncol + 2.5, 16) + 3.2, 2.9),
+                                  gridspec_kw={"width_ratios": [max(ncol, 4) * 0.62 + 1.2, 3.6]},
+                                  constrained_layout=True)
+    cmap = plt.get_cmap("tab10")
+    for xy in range(2):
+        for g in range(groups):
+            for a in range(scale):
+                for b in range(scale):
+                    col = g * ss + a * scale + b
+                    ch = xy * groups * ss + col
+                    ax.add_patch(plt.Rectangle((col, 1 - xy), 1, 1, facecolor=cmap(g % 10),
+                                               alpha=0.35 if xy == 0 else 0.6, edgecolor="k",
+                                               hatch=None if xy == 0 else "//"))
+                    ax.text(col + 0.5, 1 - xy + 0.5, f"{ch}\n({a},{b})", ha="center",
+                            va="center", fontsize=7)
+    for g in range(groups):
+        ax.text(g * ss + ss / 2, 2.15, f"group g={g}", ha="center", va="bottom", fontsize=8)
+        ax.plot([g * ss, g * ss], [0, 2], "k-", lw=2)
+    ax.set_xlim(-0.05, ncol + 0.05)
+    ax.set_ylim(-0.05, 2.6)
+    ax.set_yticks([1.5, 0.5], ["x (xy=0)", "y (xy=1)"])
+    ax.set_xticks([])
+    ax.set_xlabel("column = g*%d + a*%d + b   (cell: channel index, child (a, b))" % (ss, scale))
+    ax.set_title(f"offset channels of one LR pixel: channel = xy*{groups * ss} + g*{ss} + a*{scale} + b",
+                 fontsize=9)
+    for sp in ax.spines.values():
+        sp.set_visible(False)
+    init = (torch.arange(scale, dtype=torch.float32) + 0.5) / scale - 0.5  # LR-pixel units
+    for a in range(scale):
+        for b in range(scale):
+            ax2.add_patch(plt.Rectangle((b, a), 1, 1, facecolor="0.92", edgecolor="k"))
+            ax2.text(b + 0.5, a + 0.5, f"child ({a},{b})\nHR ({scale}i+{a}, {scale}j+{b})\n"
+                     f"init x={float(init[b]):+.2f}\ninit y={float(init[a]):+.2f}",
+                     ha="center", va="center", fontsize=7)
+    ax2.add_patch(plt.Rectangle((0, 0), scale, scale, fill=False, edgecolor="k", lw=2.5))
+    ax2.set_xlim(-0.1, scale + 0.1)
+    ax2.set_ylim(scale + 0.1, -0.1)
+    ax2.set_aspect("equal")
+    ax2.set_xticks([b + 0.5 for b in range(scale)], [f"b={b}" for b in range(scale)])
+    ax2.set_yticks([a + 0.5 for a in range(scale)], [f"a={a}" for a in range(scale)])
+    ax2.set_title(f"LR pixel (i, j) and its {ss} HR children\n(init in LR pixels)", fontsize=9)
+    plt.close(fig)
+    return fig
+
+
+def plot_offset_pixel(offset: torch.Tensor, groups: int, pixel, background=None,
+                      offset_scale: float = 1.0, radius: int = 6, ax=None, scale: int = 2):
+    r"""Zoom on one high-resolution pixel: an arrow per group to where it reads its value.
+
+    Args:
+        offset: :math:`(N, 2 G s^2, h, w)` offsets in LR pixels, initial positions included.
+        groups: ``G``.
+        pixel: ``(row, col)`` of the HR pixel.
+        background: image :math:`(3, sh, sw)` or map :math:`(sh, sw)` under the arrows.
+        offset_scale: multiplier on the learned part of the offsets (as the explorer's slider).
+        radius: half-width of the zoom window in HR pixels.
+        ax: draw into this Axes (the caller's figure is left open); default: a new figure,
+            returned closed.
+        scale: ``s``.
+
+    Returns:
+        the Figure. The arrows are ``ax.patches`` after the window frame, one per group, from
+        the pixel centre to the group's sampling position (HR pixels, not clamped).
+    """
+    field = offset_field_hr(scale_offsets(offset.detach(), groups, offset_scale, scale),
+                            groups, scale)[0]                     # (G, 2, H, W)
+    hh, ww = field.shape[-2:]
+    r, c = (int(v) for v in pixel)
+    if not (0 <= r < hh and 0 <= c < ww):
+        raise ValueError(f"pixel must be (row, col) inside the {hh}x{ww} HR map, got {pixel!r}")
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(4.2, 4.2), constrained_layout=True)
+    else:
+        fig = ax.figure
+    _show_background(ax, background, 0.8)
+    ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="c", lw=2))
+    cmap = plt.get_cmap("tab10")
+    for g in range(groups):
+        dx, dy = (float(v) for v in field[g, :, r, c])
+        ax.add_patch(FancyArrow(c, r, dx, dy, width=0.08, head_width=0.45,
+                                    length_includes_head=True, color=cmap(g % 10),
+                                    label=f"group {g}: ({dx:+.2f}, {dy:+.2f})"))
+    ax.set_xlim(c - radius - 0.5, c + radius + 0.5)
+    ax.set_ylim(r + radius + 0.5, r - radius - 0.5)
+    ax.legend(fontsize=7, loc="lower left", title="(dx, dy) HR px", title_fontsize=7)
+    _label_axes(ax)
+    ax.set_title(f"pixel (row {r}, col {c}), offsets x{offset_scale:g}", fontsize=9)
+    if own:
+        plt.close(fig)
+    return fig
+
+
 def _err_map(a, b):
     return (a - b).norm(dim=-3) if a.dim() >= 3 else (a - b).abs()
 
@@ -214,8 +330,9 @@ def _resample(feat_up, offset, groups, factor):
 
 def plot_offset_view(feat_up: torch.Tensor, offset: torch.Tensor, groups: int,
                      offset_scale: float = 1.0, channel: int = 0, target=None, background=None,
-                     step: int = 4):
-    r"""One state of the offset explorer: the resampled channel and the (scaled) quiver.
+                     step: int = 4, pixel=None, radius: int = 6):
+    r"""One state of the offset explorer: the resampled channel, the (scaled) quiver and,
+    with ``pixel``, a zoom on that pixel with one arrow per group.
 
     Args:
         feat_up: upsampled map :math:`(N, C, 2h, 2w)` to resample.
@@ -223,13 +340,17 @@ def plot_offset_view(feat_up: torch.Tensor, offset: torch.Tensor, groups: int,
         groups: ``G``. offset_scale: multiplier on the learned part of the offsets.
         channel: channel drawn. target: optional sharp map :math:`(N, C, 2h, 2w)`; its error is
             put in the title. background: drawn under the arrows. step: arrow spacing.
+        pixel: optional ``(row, col)`` HR pixel: marked on both maps and zoomed on in a third
+            panel (:func:`plot_offset_pixel`). radius: half-width of that zoom.
 
     Returns:
-        a Figure with two panels.
+        a Figure with two panels, three with ``pixel``.
     """
     out = _resample(feat_up, offset, groups, offset_scale)
     aspect = feat_up.shape[-2] / feat_up.shape[-1]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5.0 * aspect + 1.2), constrained_layout=True)
+    n = 2 if pixel is None else 3
+    fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 5.0 * aspect + 1.2), constrained_layout=True,
+                             gridspec_kw=None if n == 2 else {"width_ratios": [1, 1, 0.8]})
     lo, hi = float(feat_up[0, channel].min()), float(feat_up[0, channel].max())
     im = axes[0].imshow(_np(out[0, channel]), cmap="gray", vmin=lo, vmax=hi,
                         interpolation="nearest")
@@ -242,6 +363,13 @@ def plot_offset_view(feat_up: torch.Tensor, offset: torch.Tensor, groups: int,
     plot_offset_quiver(scale_offsets(offset.detach(), groups, offset_scale), groups,
                        background=background, step=step, ax=axes[1],
                        title=f"offsets x{offset_scale:g} (mean over groups)")
+    if pixel is not None:
+        r, c = (int(v) for v in pixel)
+        for ax in axes[:2]:
+            ax.add_patch(plt.Rectangle((c - radius - 0.5, r - radius - 0.5), 2 * radius + 1,
+                                       2 * radius + 1, fill=False, edgecolor="c", lw=1.5))
+        plot_offset_pixel(offset, groups, (r, c), background=background,
+                          offset_scale=offset_scale, radius=radius, ax=axes[2])
     plt.close(fig)
     return fig
 

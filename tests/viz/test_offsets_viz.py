@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from freqfusion_edu import init_offsets, local_similarity
-from freqfusion_edu.viz.offsets import (plot_offset_quiver, plot_offset_small_multiples,
-                                        plot_offset_view, plot_resampling, plot_similarity_maps)
+from freqfusion_edu.viz.offsets import (plot_offset_layout, plot_offset_pixel, plot_offset_quiver,
+                                        plot_offset_small_multiples, plot_offset_view,
+                                        plot_resampling, plot_similarity_maps)
 
 
 def _offset(groups=2, h=4, w=5, seed=0):
@@ -116,3 +117,39 @@ def test_view_quiver_shows_the_scaled_offsets():
     q = [c for c in fig.axes[1].collections if hasattr(c, "U")][0]
     np.testing.assert_allclose(q.U, 3.0, rtol=1e-6)
     assert "x3" in fig.axes[1].get_title()
+
+
+def test_layout_cells_follow_the_channel_formula_and_init_pos():
+    fig = plot_offset_layout(groups=4)
+    table, children = fig.axes[0], fig.axes[1]
+    cells = {}
+    for t in table.texts:
+        if "\n(" in t.get_text():
+            ch, ab = t.get_text().split("\n")
+            x, y = t.get_position()
+            cells[(int(x - 0.5), int(1.5 - y))] = (int(ch), ab)      # (column, xy)
+    assert len(cells) == 32
+    for (col, xy), (ch, ab) in cells.items():
+        g, a, b = col // 4, (col % 4) // 2, col % 2
+        assert ch == xy * 16 + g * 4 + a * 2 + b and ab == f"({a},{b})"
+    # the children panel states init_pos: x = -0.25 for b = 0, y = +0.25 for a = 1
+    txt = {t.get_text().split("\n")[0]: t.get_text() for t in children.texts}
+    assert "init x=-0.25\ninit y=+0.25" in txt["child (1,0)"]
+    assert "init x=+0.25\ninit y=-0.25" in txt["child (0,1)"]
+    with pytest.raises(ValueError, match="groups must be a positive int"):
+        plot_offset_layout(0)
+
+
+def test_pixel_zoom_has_one_arrow_per_group_to_its_read_position():
+    off = init_offsets(2).expand(1, -1, 4, 4).clone()
+    off[:, 0:4] += 0.5          # group 0, x: +1 HR px
+    off[:, 12:16] -= 1.0        # group 1, y: -2 HR px
+    fig = plot_offset_pixel(off, 2, (3, 5))
+    arrows = [p for p in fig.axes[0].patches if p.get_label().startswith("group")]
+    assert [a.get_label() for a in arrows] == ["group 0: (+1.00, +0.00)", "group 1: (+0.00, -2.00)"]
+    fig2 = plot_offset_pixel(off, 2, (3, 5), offset_scale=0.5)
+    assert fig2.axes[0].patches[-1].get_label() == "group 1: (+0.00, -1.00)"
+    with pytest.raises(ValueError, match="pixel must be"):
+        plot_offset_pixel(off, 2, (8, 0))
+    view = plot_offset_view(torch.zeros(1, 2, 8, 8), off, 2, pixel=(3, 5))
+    assert len([ax for ax in view.axes if ax.get_title().startswith("pixel (row 3, col 5)")]) == 1

@@ -44,3 +44,24 @@ def test_bad_offsets_are_rejected():
         offset_explorer(x, {})
     with pytest.raises(ValueError, match=r"offsets\[2\] must be \(N, 16, h, w\)"):
         offset_explorer(x, {2: offs[1]})
+
+
+def test_pixel_sliders_zoom_on_a_pixel_and_report_its_offsets():
+    x, offs = _setup()
+    w = offset_explorer(x, offs, target=x, pixel=(2, 3))
+    assert (w.row.value, w.col.value) == (2, 3) and w.row.max == 7 and w.col.max == 7
+    assert not w.row.continuous_update and not w.col.continuous_update
+    from freqfusion_edu.functional.offset_tools import offset_field_hr
+    want = offset_field_hr(offs[4], 4)[0, :, :, 2, 3]
+    torch.testing.assert_close(w.pixel_offsets, want)
+    png = w.image.value
+    w.row.value = 6
+    torch.testing.assert_close(w.pixel_offsets, offset_field_hr(offs[4], 4)[0, :, :, 6, 3])
+    assert w.image.value != png and "pixel (6, 3)" in w.info.value
+    png = w.image.value
+    w.col.value = 0
+    assert w.image.value != png and w.pixel_error[0] == 0.0   # target = input: no error before
+    w.offset_scale.value = 0.0
+    assert float(w.pixel_offsets.abs().max()) == 0.0 and w.pixel_error[1] < 1e-5
+    with pytest.raises(ValueError, match="pixel must be"):
+        offset_explorer(x, offs, pixel=(8, 0))
