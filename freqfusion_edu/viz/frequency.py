@@ -91,6 +91,10 @@ def plot_radial_profiles(profiles: Mapping[str, tuple], title: str | None = None
 
     Returns:
         a Figure.
+
+    Raises:
+        ValueError: ``profiles`` is empty, an entry's shapes differ, or an entry has NaN/inf
+            values (its line would silently be missing while the legend lists it).
     """
     if not isinstance(profiles, Mapping) or not profiles:
         raise ValueError(f"profiles must be a non-empty dict {{label: (freqs, values)}}, got "
@@ -106,6 +110,11 @@ def plot_radial_profiles(profiles: Mapping[str, tuple], title: str | None = None
         if v.ndim != 1 or v.shape != f.shape:
             raise ValueError(f"profiles[{label!r}] must be (freqs, values) of one shape, got "
                              f"{f.shape} and {v.shape}")
+        bad = int((~np.isfinite(v)).sum())
+        if bad:  # a NaN curve is not drawn, yet the legend would list it
+            raise ValueError(f"profiles[{label!r}] has {bad} non-finite value(s) (NaN/inf), so its "
+                             "line would be missing from the plot: e.g. a normalized profile of an "
+                             "all-zero channel is 0/0; leave such channels out")
         if log:
             v = np.where(v > 0, v, np.nan)
         ax.plot(f, v, styles[i % len(styles)], marker="o" if len(f) <= 20 else None, ms=3,

@@ -70,6 +70,17 @@ def test_radial_profiles_draw_each_entry_and_check_shapes():
         plot_radial_profiles({})
 
 
+def test_radial_profiles_refuse_a_nan_curve_the_legend_would_still_list():
+    """Chapter 01 (issue 13 item 12): an all-zero ReLU channel normalized as p / p.sum() is 0/0;
+    its line vanished while the legend kept it. Such a curve is now an error, not a ghost."""
+    f = torch.linspace(0, 0.5, 5)
+    dead = torch.zeros(5)
+    with pytest.raises(ValueError, match="'mean'.*non-finite"):
+        plot_radial_profiles({"ok": (f, f + 1), "mean": (f, dead / dead.sum())})
+    fig = plot_radial_profiles({"ok": (f, f + 1), "mean": (f, f + 2)})
+    assert all(np.isfinite(line.get_ydata()).all() for line in fig.axes[0].lines)
+
+
 def test_kernel_responses_show_taps_response_and_gain():
     ks = {"box": box_kernel(3), "gauss": gaussian_kernel(5, 1.0)}
     fig = plot_kernel_responses(ks, size=32)
