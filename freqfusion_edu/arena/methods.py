@@ -1,0 +1,213 @@
+"""The arena's contestants: one interface, ``fuse(hr, lr) -> fused``, for every method.
+
+``hr`` is the high-resolution feature :math:`(N, C, 2h, 2w)`, ``lr`` the low-resolution one
+:math:`(N, C, h, w)`; every fuser returns :math:`(N, C, 2h, 2w)`. The decoder that follows
+(:class:`~freqfusion_edu.arena.task.ArenaNet`) is the same for all methods, so only the
+upsampling / fusion step changes -- the framing of the paper, where FreqFusion replaces the
+upsample-and-add of an FPN-style decoder that keeps its convolutions.
+
+Methods (:data:`METHODS`):
+
+* ``nearest``, ``bilinear``: ``interpolate(lr) + hr`` (``bilinear`` is plain bilinear-and-add).
+* ``bilinear+conv``: the *capacity control*: bilinear-and-add followed by a residual block of
+  two 3x3 convolutions whose width is chosen so it holds as many parameters as ``freqfusion``.
+  If FreqFusion only wins by having more weights, this control wins too.
+* ``deconv`` (transposed convolution), ``pixelshuffle``, ``carafe`` (kernels from the
+  low-resolution map only) and ``dysample`` (a point sampler): learned upsamplers from
+  :mod:`freqfusion_edu.nn.upsamplers`, followed by ``+ hr``.
+* FreqFusion and its ablations, built like the paper's ablation study by switching its parts on:
+  ``ff-alpf`` (adaptive low-pass only), ``ff-alpf+ahpf`` (plus the adaptive high-pass filter on
+  ``hr``, with its "enhanced initial fusion" of the kernel predictor), ``ff-alpf+offsets``
+  (plus the offset generator), ``freqfusion`` (all three). The fused feature is
+  ``hr_out + lr_out``, as in the paper's FPN use.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from .._validate import check_positive_int, check_tensor, shape_str
+from ..errors import FreqFusionEduError
+from ..nn.freqfusion import FreqFusion
+from ..nn.upsamplers import (CARAFEUpsampler, DySampleUpsampler, InterpolateUpsampler,
+                             PixelShuffleUpsampler, TransposedConvUpsampler)
+
+__all__ = ["ArenaError", "METHODS", "MethodSpec", "Fuser", "UpsampleAddFuser", "FreqFusionFuser",
+           "build_fuser", "check_methods", "count_params", "capacity_width"]
+
+
+class ArenaError(FreqFusionEduError, ValueError):
+    """A mistake in an arena request a user can fix (an unknown method, a result file written with
+    other settings); the command line prints it as one ``error:`` line."""
+
+
+def count_params(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+class Fuser(nn.Module):
+    """Base class: checks ``hr`` / ``lr`` (``hr`` exactly twice ``lr``, ``channels`` each)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = check_positive_int(channels, "channels")
+
+    def _check(self, hr: torch.Tensor, lr: torch.Tensor) -> None:
+        check_tensor(hr, "hr", 4, "(N, C, 2h, 2w)")
+        check_tensor(lr, "lr", 4, "(N, C, h, w)")
+        for name, t in (("hr", hr), ("lr", lr)):
+            if t.shape[1] != self.channels:
+                raise ValueError(f"{name} must have {self.channels} channels, got shape {shape_str(t)}")
+        h, w = lr.shape[-2:]
+        if tuple(hr.shape[-2:]) != (2 * h, 2 * w) or hr.shape[0] != lr.shape[0]:
+            raise ValueError(f"hr must be (N, C, 2h, 2w) for lr {shape_str(lr)}, i.e. "
+                             f"({lr.shape[0]}, {self.channels}, {2 * h}, {2 * w}), got {shape_str(hr)}")
+
+
+class UpsampleAddFuser(Fuser):
+    """``upsampler(lr) + hr``, then optionally ``x + refine(x)`` (the capacity control).
+
+    Example:
+        >>> f = UpsampleAddFuser(4, InterpolateUpsampler("nearest"))
+        >>> hr, lr = torch.zeros(1, 4, 4, 4), torch.ones(1, 4, 2, 2)
+        >>> bool((f(hr, lr) == 1).all())
+        True
+    """
+
+    def __init__(self, channels: int, upsampler: nn.Module, refine_width: int = 0):
+        super().__init__(channels)
+        self.upsampler = upsampler
+        self.refine_width = refine_width
+        self.refine = None
+        if refine_width:
+            self.refine = nn.Sequential(
+                nn.Conv2d(channels, refine_width, 3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(refine_width, channels, 3, padding=1))
+
+    def forward(self, hr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        self._check(hr, lr)
+        x = self.upsampler(lr) + hr
+        if self.refine is not None:
+            x = x + self.refine(x)
+        return x
+
+
+class FreqFusionFuser(Fuser):
+    """``hr_out + lr_out`` of a :class:`~freqfusion_edu.nn.FreqFusion` (its sum fusion)."""
+
+    def __init__(self, channels: int, **ff_kwargs):
+        super().__init__(channels)
+        self.ff = FreqFusion(hr_channels=channels, lr_channels=channels, **ff_kwargs)
+
+    def forward(self, hr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        self._check(hr, lr)
+        _, hr_out, lr_out = self.ff(hr, lr)
+        return hr_out + lr_out
+
+
+def _ff_kwargs(compressed: int, ahpf: bool, offsets: bool) -> dict:
+    # Official defaults otherwise (lowpass 5, highpass 3, encoder 3, semi_conv, hamming window).
+    # The "enhanced initial fusion" (comp_feat_upsample) runs the AHPF kernels, so it is on
+    # exactly when AHPF is.
+    return dict(compressed_channels=compressed, use_high_pass=ahpf, comp_feat_upsample=ahpf,
+                feature_resample=offsets, feature_resample_group=4)
+
+
+def capacity_width(channels: int, target_params: int) -> int:
+    """Width ``m`` of the control's block ``conv3x3(C->m), ReLU, conv3x3(m->C)`` whose
+    parameter count ``18 C m + m + C`` is closest to ``target_params``.
+
+    Example:
+        >>> capacity_width(16, 289 * 100 + 16)
+        100
+    """
+    check_positive_int(channels, "channels")
+    return max(1, round((target_params - channels) / (18 * channels + 1)))
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method of the arena: its name, a one-line description and a builder ``(C, C_m) -> Fuser``."""
+
+    name: str
+    description: str
+    build: Callable[[int, int], Fuser]
+    family: str
+
+
+def _ff_params(channels: int, compressed: int) -> int:
+    return count_params(FreqFusionFuser(channels, **_ff_kwargs(compressed, True, True)))
+
+
+def _capacity_control(c: int, m: int) -> Fuser:
+    return UpsampleAddFuser(c, InterpolateUpsampler("bilinear"), capacity_width(c, _ff_params(c, m)))
+
+
+METHODS: dict[str, MethodSpec] = {s.name: s for s in [
+    MethodSpec("nearest", "nearest-neighbour upsampling, then + hr", 
+               lambda c, m: UpsampleAddFuser(c, InterpolateUpsampler("nearest")), "fixed"),
+    MethodSpec("bilinear", "bilinear upsampling, then + hr (plain bilinear-and-add)",
+               lambda c, m: UpsampleAddFuser(c, InterpolateUpsampler("bilinear")), "fixed"),
+    MethodSpec("bilinear+conv", "bilinear-and-add, then a residual block of two 3x3 convs holding "
+               "freqfusion's parameter count (capacity control)", _capacity_control, "control"),
+    MethodSpec("deconv", "4x4 stride-2 transposed conv, then + hr",
+               lambda c, m: UpsampleAddFuser(c, TransposedConvUpsampler(c)), "learned"),
+    MethodSpec("pixelshuffle", "3x3 conv to 4C channels + pixel shuffle, then + hr",
+               lambda c, m: UpsampleAddFuser(c, PixelShuffleUpsampler(c)), "learned"),
+    MethodSpec("carafe", "CARAFE, kernels predicted from lr only, then + hr",
+               lambda c, m: UpsampleAddFuser(c, CARAFEUpsampler(c, compressed_channels=m)), "learned"),
+    MethodSpec("dysample", "DySample-style point sampler (offsets from lr), then + hr",
+               lambda c, m: UpsampleAddFuser(c, DySampleUpsampler(c, groups=4)), "learned"),
+    MethodSpec("ff-alpf", "FreqFusion, adaptive low-pass filter only",
+               lambda c, m: FreqFusionFuser(c, **_ff_kwargs(m, False, False)), "freqfusion"),
+    MethodSpec("ff-alpf+ahpf", "FreqFusion, ALPF + adaptive high-pass filter",
+               lambda c, m: FreqFusionFuser(c, **_ff_kwargs(m, True, False)), "freqfusion"),
+    MethodSpec("ff-alpf+offsets", "FreqFusion, ALPF + offset generator",
+               lambda c, m: FreqFusionFuser(c, **_ff_kwargs(m, False, True)), "freqfusion"),
+    MethodSpec("freqfusion", "FreqFusion, all three (ALPF + offsets + AHPF)",
+               lambda c, m: FreqFusionFuser(c, **_ff_kwargs(m, True, True)), "freqfusion"),
+]}
+
+
+def check_methods(methods) -> list[str]:
+    """Validate a list of method names; the error names the unknown ones and lists the valid ones.
+
+    Example:
+        >>> check_methods(["bilinear", "freqfusion"])
+        ['bilinear', 'freqfusion']
+        >>> check_methods(["bilinar"])
+        Traceback (most recent call last):
+        ...
+        freqfusion_edu.arena.methods.ArenaError: unknown method(s) ['bilinar'] in methods; choose from ['nearest', 'bilinear', ...
+    """
+    if isinstance(methods, str) or not hasattr(methods, "__iter__"):
+        raise ArenaError(f"methods must be a list of method names, got {methods!r}")
+    methods = list(methods)
+    if not methods:
+        raise ArenaError(f"methods must name at least one method; choose from {list(METHODS)}")
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise ArenaError(f"unknown method(s) {bad} in methods; choose from {list(METHODS)}")
+    if len(set(methods)) != len(methods):
+        raise ArenaError(f"methods must not repeat a name, got {methods}")
+    return methods
+
+
+def build_fuser(name: str, channels: int, compressed_channels: int = 32) -> Fuser:
+    """Build the fuser of method ``name`` for ``channels``-channel features.
+
+    Example:
+        >>> f = build_fuser("freqfusion", 16)
+        >>> tuple(f(torch.randn(1, 16, 8, 8), torch.randn(1, 16, 4, 4)).shape)
+        (1, 16, 8, 8)
+        >>> abs(count_params(build_fuser("bilinear+conv", 16)) / count_params(f) - 1) < 0.01
+        True
+    """
+    check_methods([name])
+    check_positive_int(channels, "channels")
+    check_positive_int(compressed_channels, "compressed_channels")
+    return METHODS[name].build(channels, compressed_channels)

@@ -1,0 +1,171 @@
+"""Arena result files: atomic saving, resuming, summaries (mean ± spread) and verdicts.
+
+A result file is JSON::
+
+    {"settings": {...ArenaSettings...}, "methods": [...], "seeds": [...],
+     "rows": [{"method", "seed", "miou", "boundary_iou", "intra_sim", "margin", "params",
+               "seconds", "rel_time", ...}, ...],
+     "provenance": {"command", "commit", "date", "machine", "torch", "threads", "wall_seconds"}}
+
+The spread of a metric is the sample standard deviation over seeds (``ddof=1``; 0 for one
+seed). A method *beats* another on a metric when the difference of their means is larger than
+the sum of their spreads (:func:`verdict`): a simple, conservative rule that a reader can check
+by eye in the table.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .methods import ArenaError
+
+__all__ = ["load_results", "save_results", "check_compatible", "summarize", "format_table",
+           "verdict", "machine_description", "git_commit", "METRICS"]
+
+#: Metrics summarised per method: (key, column title, format).
+METRICS = (("miou", "mIoU", "{:.1f}"), ("boundary_iou", "bIoU", "{:.1f}"),
+           ("intra_sim", "IntraSim", "{:.3f}"), ("margin", "margin", "{:.3f}"),
+           ("rel_time", "time/bilinear", "{:.2f}"))
+
+
+def save_results(path, results: dict) -> None:
+    """Write ``results`` as JSON atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(results, f, indent=1, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_results(path) -> dict:
+    """Read a result file; a clear :class:`~freqfusion_edu.arena.methods.ArenaError` if it is not an arena result file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ArenaError(f"{path} is not valid JSON ({e}); delete it or pass another --out") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list) or "settings" not in data:
+        raise ArenaError(f"{path} is not an arena result file (no 'rows' and 'settings'); "
+                         "pass another --out")
+    return data
+
+
+def check_compatible(stored: dict, settings: dict, path="the result file") -> None:
+    """Refuse to mix rows computed with different settings; the message names the setting."""
+    keys = sorted(set(stored) | set(settings))
+    diff = [k for k in keys if stored.get(k) != settings.get(k)]
+    if diff:
+        what = ", ".join(f"{k}: stored {stored.get(k)!r}, requested {settings.get(k)!r}" for k in diff)
+        raise ArenaError(f"{path} was written with other settings ({what}); use the same mode "
+                         "or another --out")
+
+
+def _mean_std(v: list[float]) -> tuple[float, float]:
+    v = [x for x in v if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    if not v:
+        return math.nan, math.nan
+    m = sum(v) / len(v)
+    if len(v) < 2:
+        return m, 0.0
+    return m, math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+
+
+def summarize(rows: list[dict], methods: list[str] | None = None) -> dict:
+    """Per method: ``n`` (seeds), ``params`` and ``(mean, spread)`` of every metric in :data:`METRICS`.
+
+    Example:
+        >>> rows = [{"method": "a", "seed": s, "miou": v, "boundary_iou": v, "intra_sim": 1.0,
+        ...          "margin": 0.1, "rel_time": 1.0, "params": 0} for s, v in enumerate([50., 52.])]
+        >>> s = summarize(rows)["a"]
+        >>> s["n"], s["miou"][0], round(s["miou"][1], 3)
+        (2, 51.0, 1.414)
+    """
+    order = methods or list(dict.fromkeys(r["method"] for r in rows))
+    out = {}
+    for m in order:
+        rs = [r for r in rows if r["method"] == m]
+        if not rs:
+            continue
+        d = {"n": len(rs), "params": rs[0].get("params")}
+        for key, _, _ in METRICS:
+            d[key] = _mean_std([r.get(key) for r in rs])
+        out[m] = d
+    return out
+
+
+def verdict(summary: dict, a: str, b: str, metric: str = "boundary_iou") -> str:
+    """``'better'``, ``'worse'`` or ``'within spread'``: does ``a`` beat ``b`` on ``metric``?
+
+    ``a`` is better when ``mean_a - mean_b > spread_a + spread_b`` (and worse when
+    ``mean_b - mean_a`` exceeds it). With a single seed the spread is 0, so say how many seeds
+    the summary holds when you quote a verdict.
+
+    Example:
+        >>> s = {"x": {"miou": (60.0, 1.0)}, "y": {"miou": (57.0, 1.0)}, "z": {"miou": (59.0, 1.0)}}
+        >>> verdict(s, "x", "y", "miou"), verdict(s, "y", "x", "miou"), verdict(s, "x", "z", "miou")
+        ('better', 'worse', 'within spread')
+    """
+    for m in (a, b):
+        if m not in summary:
+            raise ValueError(f"method {m!r} is not in the summary; it has {list(summary)}")
+    (ma, sa), (mb, sb) = summary[a][metric], summary[b][metric]
+    if ma - mb > sa + sb:
+        return "better"
+    if mb - ma > sa + sb:
+        return "worse"
+    return "within spread"
+
+
+def format_table(summary: dict) -> str:
+    """A plain-text table, one line per method: mean ± spread of each metric, params, seeds."""
+    head = f"{'method':<16}" + "".join(f"{t:>17}" for _, t, _ in METRICS) + f"{'params':>9}{'seeds':>6}"
+    lines = [head, "-" * len(head)]
+    for m, d in summary.items():
+        cells = []
+        for key, _, fmt in METRICS:
+            mean, sd = d[key]
+            cells.append(f"{'n/a':>17}" if math.isnan(mean) else
+                         f"{(fmt.format(mean) + ' ± ' + fmt.format(sd)):>17}")
+        lines.append(f"{m:<16}" + "".join(cells) + f"{d['params'] or 0:>9}{d['n']:>6}")
+    return "\n".join(lines)
+
+
+def git_commit(cwd=None) -> str:
+    """``git rev-parse HEAD`` of ``cwd`` (with ``+dirty`` if the package has local changes),
+    or ``'unknown'`` outside a git checkout."""
+    try:
+        here = cwd or Path(__file__).resolve().parent
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        if not sha:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine_description() -> str:
+    """CPU model, core count and OS, e.g. ``'AMD EPYC ... , 2 CPUs, Linux x86_64'``."""
+    model = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model or 'unknown CPU'}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}"

@@ -1,0 +1,309 @@
+"""The arena's fixed task: segment generated street scenes where the upsampler decides the details.
+
+Inputs of the network for a scene of size :math:`H \\times W` (:func:`make_arena_data`):
+
+* ``image`` :math:`(3, H, W)`: the RGB scene (:func:`~freqfusion_edu.data.scenes.make_scene`).
+* ``coarse`` :math:`(C, H/4, W/4)`: class embeddings plus noise
+  (:func:`~freqfusion_edu.data.scenes.features_from_scene`), average-pooled by 4. It stands
+  for a deep, semantic, low-resolution feature: it knows *what* is where, but thin poles, fence
+  slats and people are smeared over their neighbours and boundaries are blurred.
+
+:class:`ArenaNet`: a two-layer image guide computes ``hr`` :math:`(C, H/2, W/2)` from the
+image (sharp but not semantic), the method's fuser combines ``fuse(hr, coarse)`` at 1/2
+resolution, then a decoder shared by all methods (3x3 convolutions + ReLU and a 1x1
+classifier) predicts logits that are bilinearly resized to :math:`H \\times W`. Everything but
+the fuser is identical across methods and, for one seed, starts from identical weights and sees
+the same batches, so the comparison is paired.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .._validate import check_positive_int
+from ..data.scenes import CLASS_NAMES, features_from_scene, make_scene_batch
+from ..metrics import BoundaryIoU, ConfusionMatrix, feature_similarity
+from .methods import build_fuser, check_methods, count_params
+
+__all__ = ["ArenaSettings", "QUICK", "FULL", "settings_for", "ArenaData", "make_arena_data",
+           "ArenaNet", "build_net", "train_method", "TrainedMethod", "evaluate_net",
+           "relative_time", "num_threads"]
+
+#: Seeds of the validation scenes start here (training scenes use 0, 1, ...).
+VAL_SEED_OFFSET = 100_000
+
+
+@dataclass(frozen=True)
+class ArenaSettings:
+    """Everything that fixes a row's result except the method and the seed.
+
+    Two result files can be merged only when these are equal (see
+    :func:`freqfusion_edu.arena.results.check_compatible`).
+    """
+
+    mode: str = "full"
+    size: int = 64                 # scenes are size x size pixels
+    train_scenes: int = 64
+    val_scenes: int = 32
+    channels: int = 16             # C of hr, lr and the decoder
+    compressed_channels: int = 32  # C_m of FreqFusion's / CARAFE's kernel predictors
+    decoder_convs: int = 3
+    feature_noise: float = 0.2     # noise std of the class embeddings before pooling
+    steps: int = 300
+    batch_size: int = 8
+    lr: float = 3e-3               # Adam, cosine decay to 0; one rule for every method
+    timing_reps: int = 10          # fwd+bwd repetitions for the time ratio to bilinear
+    threads: int = 1               # torch threads inside a row (1: deterministic)
+
+    def __post_init__(self):
+        for name in ("size", "train_scenes", "val_scenes", "channels", "compressed_channels",
+                     "steps", "batch_size", "timing_reps", "threads"):
+            check_positive_int(getattr(self, name), name)
+        check_positive_int(self.decoder_convs, "decoder_convs", 0)
+        if self.size % 8 or self.size < 32:
+            raise ValueError(f"size must be a multiple of 8 and >= 32, got {self.size!r}")
+        if self.compressed_channels % 8:
+            raise ValueError(f"compressed_channels must be a multiple of 8 (GroupNorm in the "
+                             f"offset generator), got {self.compressed_channels!r}")
+        if self.channels % 4:
+            raise ValueError(f"channels must be a multiple of 4 (offset groups), got {self.channels!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if not (isinstance(self.feature_noise, (int, float)) and self.feature_noise >= 0):
+            raise ValueError(f"feature_noise must be a number >= 0, got {self.feature_noise!r}")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+#: Tiny settings for smoke runs and tests (seconds per row).
+QUICK = ArenaSettings(mode="quick", size=32, train_scenes=8, val_scenes=4, steps=20,
+                      batch_size=4, timing_reps=3)
+#: The stored full run's settings (results/arena_full.json).
+FULL = ArenaSettings()
+
+
+def settings_for(mode: str) -> ArenaSettings:
+    """``'quick'`` -> :data:`QUICK`, ``'full'`` -> :data:`FULL`."""
+    if mode == "quick":
+        return QUICK
+    if mode == "full":
+        return FULL
+    raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
+
+
+@contextlib.contextmanager
+def num_threads(n: int):
+    """Run the block with ``torch.set_num_threads(n)``, then restore the previous count."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class ArenaData(NamedTuple):
+    """Train and validation tensors: images (N, 3, H, W), coarse (N, C, H/4, W/4), labels (N, H, W)."""
+
+    train_images: torch.Tensor
+    train_coarse: torch.Tensor
+    train_labels: torch.Tensor
+    val_images: torch.Tensor
+    val_coarse: torch.Tensor
+    val_labels: torch.Tensor
+    class_names: tuple[str, ...]
+
+
+def _coarse(labels: torch.Tensor, s: ArenaSettings, seed: int) -> torch.Tensor:
+    # one set of class embeddings (seed 0) for train and validation; only the noise differs
+    f = features_from_scene(labels, len(CLASS_NAMES), s.channels, noise=0.0, seed=0)
+    g = torch.Generator().manual_seed(seed)
+    f = f + s.feature_noise * torch.randn(f.shape, generator=g)
+    return F.avg_pool2d(f, 4)
+
+
+def make_arena_data(settings: ArenaSettings) -> ArenaData:
+    """The fixed train / validation scenes of ``settings`` (the same for every method and seed).
+
+    Example:
+        >>> d = make_arena_data(QUICK)
+        >>> tuple(d.train_images.shape), tuple(d.train_coarse.shape), tuple(d.val_labels.shape)
+        ((8, 3, 32, 32), (8, 16, 8, 8), (4, 32, 32))
+    """
+    size = (settings.size, settings.size)
+    xi, yi = make_scene_batch(settings.train_scenes, size, seed=0)
+    xv, yv = make_scene_batch(settings.val_scenes, size, seed=VAL_SEED_OFFSET)
+    return ArenaData(xi, _coarse(yi, settings, 1), yi, xv, _coarse(yv, settings, 2), yv, CLASS_NAMES)
+
+
+class ArenaNet(nn.Module):
+    """Image guide -> ``fuse(hr, coarse)`` -> shared decoder -> logits at full resolution.
+
+    ``forward(image, coarse)`` returns ``(logits, fused)``: logits :math:`(N, K, H, W)` and the
+    fused feature :math:`(N, C, H/2, W/2)` (the one IntraSim and the margin are measured on).
+    """
+
+    def __init__(self, fuser: nn.Module, channels: int, num_classes: int, decoder_convs: int = 3):
+        super().__init__()
+        c = channels
+        self.guide = nn.Sequential(nn.Conv2d(3, c, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+                                   nn.Conv2d(c, c, 3, padding=1))
+        layers: list[nn.Module] = []
+        for _ in range(decoder_convs):
+            layers += [nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True)]
+        self.decoder = nn.Sequential(*layers)
+        self.classifier = nn.Conv2d(c, num_classes, 1)
+        self.fuser = fuser  # built last: the shared parts' init does not depend on the method
+
+    def forward(self, image: torch.Tensor, coarse: torch.Tensor):
+        hr = self.guide(image)
+        fused = self.fuser(hr, coarse)
+        logits = self.classifier(self.decoder(fused))
+        return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False), fused
+
+
+def build_net(method: str, settings: ArenaSettings, seed: int) -> ArenaNet:
+    """``ArenaNet`` for ``method``; shared parts are initialised from ``seed`` before the fuser."""
+    check_methods([method])
+    torch.manual_seed(seed)
+    # build the shared parts first with a placeholder, so their init is method-independent
+    net = ArenaNet(nn.Identity(), settings.channels, len(CLASS_NAMES), settings.decoder_convs)
+    torch.manual_seed(seed + 1_000_003)
+    net.fuser = build_fuser(method, settings.channels, settings.compressed_channels)
+    return net
+
+
+@torch.no_grad()
+def evaluate_net(net: ArenaNet, images: torch.Tensor, coarse: torch.Tensor, labels: torch.Tensor,
+                 batch_size: int = 16) -> dict:
+    """mIoU, boundary IoU (per class and mean), IntraSim and margin of the fused features.
+
+    Returns a dict: ``miou``, ``boundary_iou``, ``intra_sim``, ``margin`` (floats, IoUs in %),
+    ``iou_per_class``, ``biou_per_class`` (lists, ``None`` for classes absent from the
+    validation set), ``pred`` (int64 (N, H, W)).
+    """
+    k = len(CLASS_NAMES)
+    cm, biou = ConfusionMatrix(k), BoundaryIoU(k)
+    preds, feats = [], []
+    was = net.training
+    net.eval()
+    for i in range(0, images.shape[0], batch_size):
+        logits, fused = net(images[i:i + batch_size], coarse[i:i + batch_size])
+        p = logits.argmax(1)
+        cm.update(p, labels[i:i + batch_size])
+        biou.update(p, labels[i:i + batch_size])
+        preds.append(p)
+        feats.append(fused)
+    net.train(was)
+    sim = feature_similarity(torch.cat(feats), labels, k)
+    per_b, mean_b = biou.compute()
+    per_i = cm.iou()
+
+    def clean(t):
+        return [None if math.isnan(v) else round(100 * v, 4) for v in t.tolist()]
+
+    return {"miou": 100 * cm.miou(), "boundary_iou": 100 * mean_b, "intra_sim": sim["intra"],
+            "margin": sim["margin"], "iou_per_class": clean(per_i), "biou_per_class": clean(per_b),
+            "pred": torch.cat(preds)}
+
+
+class TrainedMethod(NamedTuple):
+    """What :func:`train_method` returns: the metrics row and the trained network."""
+
+    row: dict
+    net: ArenaNet
+    pred: torch.Tensor
+    losses: list
+
+
+def _fwd_bwd(net: ArenaNet, x, c, y) -> None:
+    logits, _ = net(x, c)
+    F.cross_entropy(logits, y).backward()
+
+
+def relative_time(net: ArenaNet, baseline: ArenaNet, batch, reps: int) -> tuple[float, float]:
+    """Median forward+backward seconds of ``net`` and of ``baseline``, interleaved on one batch.
+
+    Interleaving (net, baseline, net, baseline, ...) exposes both to the same machine load, so
+    their ratio is steadier than either time alone. Returns ``(t_net, t_baseline)``.
+    """
+    x, c, y = batch
+    for m in (net, baseline):  # warm-up
+        _fwd_bwd(m, x, c, y)
+    tn, tb = [], []
+    for _ in range(reps):
+        for m, acc in ((net, tn), (baseline, tb)):
+            m.zero_grad(set_to_none=True)
+            t0 = time.perf_counter()
+            _fwd_bwd(m, x, c, y)
+            acc.append(time.perf_counter() - t0)
+    net.zero_grad(set_to_none=True)
+    baseline.zero_grad(set_to_none=True)
+    tn.sort()
+    tb.sort()
+    return tn[len(tn) // 2], tb[len(tb) // 2]
+
+
+def train_method(method: str, seed: int, settings: ArenaSettings = FULL,
+                 data: ArenaData | None = None, time_it: bool = True) -> TrainedMethod:
+    """Train ``method`` with ``seed`` on the arena task and measure it: one row of the table.
+
+    Adam (``settings.lr``, cosine decay to 0 over ``settings.steps``), cross-entropy, batches of
+    ``settings.batch_size`` training scenes drawn with a generator seeded by ``seed``; run with
+    ``settings.threads`` torch threads, so with 1 thread a row is bit-for-bit repeatable.
+
+    Returns:
+        :class:`TrainedMethod` whose ``row`` has ``method``, ``seed``, ``miou``,
+        ``boundary_iou`` (%), ``intra_sim``, ``margin``, ``params`` (the fuser's),
+        ``total_params``, ``seconds`` (training wall time), ``final_loss``, ``rel_time``
+        (forward+backward time / bilinear's, measured in this call; ``None`` if
+        ``time_it=False``), ``iou_per_class`` and ``biou_per_class``.
+    """
+    check_methods([method])
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    data = data if data is not None else make_arena_data(settings)
+    with num_threads(settings.threads):
+        net = build_net(method, settings, seed)
+        opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / settings.steps)))
+        g = torch.Generator().manual_seed(seed)
+        n = data.train_images.shape[0]
+        losses = []
+        t0 = time.perf_counter()
+        net.train()
+        for _ in range(settings.steps):
+            idx = torch.randint(0, n, (settings.batch_size,), generator=g)
+            logits, _ = net(data.train_images[idx], data.train_coarse[idx])
+            loss = F.cross_entropy(logits, data.train_labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+        seconds = time.perf_counter() - t0
+        ev = evaluate_net(net, data.val_images, data.val_coarse, data.val_labels)
+        rel = None
+        if time_it:
+            bs = settings.batch_size
+            batch = (data.train_images[:bs], data.train_coarse[:bs], data.train_labels[:bs])
+            base = build_net("bilinear", settings, seed)
+            t_net, t_base = relative_time(net, base, batch, settings.timing_reps)
+            rel = t_net / t_base
+    pred = ev.pop("pred")
+    row = {"method": method, "seed": seed, "miou": ev["miou"], "boundary_iou": ev["boundary_iou"],
+           "intra_sim": ev["intra_sim"], "margin": ev["margin"],
+           "params": count_params(net.fuser), "total_params": count_params(net),
+           "seconds": seconds, "rel_time": rel, "final_loss": sum(losses[-10:]) / len(losses[-10:]),
+           "iou_per_class": ev["iou_per_class"], "biou_per_class": ev["biou_per_class"]}
+    return TrainedMethod(row, net, pred, losses)

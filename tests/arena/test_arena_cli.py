@@ -1,0 +1,157 @@
+"""``freqfusion-edu arena``: the JSON it writes, resuming, refusing mixed settings, bad methods,
+and the stored full run reproducing its cheapest row."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from freqfusion_edu import cli
+from freqfusion_edu.arena import results as R
+from freqfusion_edu.arena import runner
+from freqfusion_edu.arena.task import FULL, QUICK, train_method
+
+ROOT = Path(__file__).resolve().parents[2]
+STORED = ROOT / "results" / "arena_full.json"
+CHEAP = ["nearest", "bilinear"]
+
+
+def _run(tmp_path, *extra, out="a.json"):
+    return cli.main(["arena", "--quick", "--no-progress", "--out", str(tmp_path / out), *extra])
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("arena")
+    rc = cli.main(["arena", "--quick", "--no-progress", "--seeds", "1", "--methods", *CHEAP,
+                   "--out", str(d / "a.json")])
+    assert rc == 0
+    return d, json.loads((d / "a.json").read_text())
+
+
+def test_quick_json_has_rows_in_range_and_provenance(quick_run, capsys):
+    _, data = quick_run
+    assert data["settings"] == QUICK.as_dict()
+    assert [(r["method"], r["seed"]) for r in data["rows"]] == [("nearest", 0), ("bilinear", 0)]
+    for r in data["rows"]:
+        assert 0 < r["miou"] <= 100 and 0 <= r["boundary_iou"] <= 100
+        assert -1 <= r["intra_sim"] <= 1 and -2 <= r["margin"] <= 2
+        assert r["params"] == 0 and r["total_params"] > 0
+        assert r["seconds"] > 0 and 0.2 < r["rel_time"] < 5
+        assert len(r["iou_per_class"]) == 9 and all(v is None or 0 <= v <= 100 for v in r["iou_per_class"])
+        assert math.isfinite(r["final_loss"])
+    prov = data["provenance"]
+    for key in ("command", "commit", "date", "machine", "torch", "threads", "wall_seconds"):
+        assert key in prov, key
+    assert prov["threads"] == 1 and prov["wall_seconds"] > 0
+    assert prov["command"].startswith("freqfusion-edu arena --quick --seeds 1 --methods nearest bilinear")
+
+
+def test_table_is_printed_with_mean_and_spread(tmp_path, capsys):
+    rows = [{"method": "a", "seed": s, "miou": v, "boundary_iou": v / 2, "intra_sim": 0.9,
+             "margin": 0.1, "rel_time": 1.0, "params": 7} for s, v in enumerate([50.0, 54.0])]
+    text = R.format_table(R.summarize(rows))
+    assert "52.0 ± 2.8" in text and "26.0 ± 1.4" in text and text.splitlines()[-1].endswith("7     2")
+
+
+def test_resume_skips_finished_rows(quick_run, tmp_path, monkeypatch, capsys):
+    d, first = quick_run
+    out = tmp_path / "a.json"
+    out.write_text((d / "a.json").read_text())
+    calls = []
+    real = runner.train_method
+
+    def spy(method, seed, *a, **k):
+        calls.append((method, seed))
+        return real(method, seed, *a, **k)
+
+    monkeypatch.setattr(runner, "train_method", spy)
+    assert _run(tmp_path, "--seeds", "2", "--methods", *CHEAP) == 0
+    assert calls == [("nearest", 1), ("bilinear", 1)]
+    data = json.loads(out.read_text())
+    assert data["rows"][:2] == first["rows"] and len(data["rows"]) == 4
+    assert data["provenance"]["wall_seconds"] > first["provenance"]["wall_seconds"]
+    printed = capsys.readouterr().out
+    assert "nearest" in printed and "bilinear" in printed and "4 rows in" in printed
+    calls.clear()
+    assert _run(tmp_path, "--seeds", "2", "--methods", *CHEAP) == 0  # nothing left to do
+    assert calls == []
+
+
+def test_interrupted_run_keeps_finished_rows(tmp_path, monkeypatch):
+    real = runner.train_method
+
+    def dies_on_bilinear(method, seed, *a, **k):
+        if method == "bilinear":
+            raise KeyboardInterrupt
+        return real(method, seed, *a, **k)
+
+    monkeypatch.setattr(runner, "train_method", dies_on_bilinear)
+    assert _run(tmp_path, "--methods", *CHEAP) == 130
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert [r["method"] for r in data["rows"]] == ["nearest"]
+
+
+def test_other_settings_are_refused_by_name(quick_run, tmp_path, capsys):
+    d, _ = quick_run
+    out = tmp_path / "a.json"
+    out.write_text((d / "a.json").read_text())
+    rc = cli.main(["arena", "--full", "--no-progress", "--methods", "nearest", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "other settings" in err and "size: stored 32, requested 64" in err and "steps" in err
+    assert json.loads(out.read_text())["rows"] == json.loads((d / "a.json").read_text())["rows"]
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--methods", "bilinear", "bilinar"], "unknown method(s) ['bilinar'] in --methods; choose from"),
+    (["--seeds", "0"], "--seeds must be an integer >= 1, got 0"),
+])
+def test_bad_arguments_are_named(tmp_path, capsys, args, match):
+    assert _run(tmp_path, *args) == 2
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "a.json").exists()
+
+
+def test_not_a_result_file_is_refused(tmp_path, capsys):
+    (tmp_path / "a.json").write_text('{"hello": 1}')
+    assert _run(tmp_path) == 2
+    assert "not an arena result file" in capsys.readouterr().err
+
+
+def test_verdict_rule():
+    s = R.summarize([{"method": m, "seed": i, "boundary_iou": v, "miou": v, "intra_sim": 1.0,
+                      "margin": 0.0, "rel_time": 1.0, "params": 0}
+                     for m, vals in (("a", [60, 61, 62]), ("b", [55, 56, 57]), ("c", [59, 61, 63]))
+                     for i, v in enumerate(vals)])
+    assert R.verdict(s, "a", "b") == "better" and R.verdict(s, "b", "a") == "worse"
+    assert R.verdict(s, "a", "c") == "within spread"
+    with pytest.raises(ValueError, match="method 'z' is not in the summary"):
+        R.verdict(s, "a", "z")
+
+
+# ----------------------------------------------------------------------------- the stored run
+def test_stored_full_run_has_provenance_and_every_method():
+    data = R.load_results(STORED)
+    assert data["settings"] == FULL.as_dict(), "results/arena_full.json was made with other settings"
+    prov = data["provenance"]
+    assert prov["threads"] == 1 and prov["command"].startswith("freqfusion-edu arena --full")
+    for key in ("commit", "date", "machine", "torch", "wall_seconds"):
+        assert prov[key], key
+    methods = {r["method"] for r in data["rows"]}
+    assert methods <= set(runner.DEFAULT_METHODS) and {"nearest", "bilinear"} <= methods
+
+
+def test_stored_full_run_reproduces_its_cheapest_row():
+    """Re-train the cheapest stored row (fewest seconds) with the stored settings on one thread.
+
+    Tolerance: 0.05 points of mIoU and boundary IoU, 1e-3 of IntraSim and margin. One thread
+    makes a row deterministic on a given machine and torch build (two runs agree bit for bit);
+    the slack only absorbs a different CPU's floating-point kernels.
+    """
+    data = R.load_results(STORED)
+    row = min(data["rows"], key=lambda r: r["seconds"])
+    new = train_method(row["method"], row["seed"], FULL, time_it=False).row
+    assert new["params"] == row["params"]
+    for key, tol in (("miou", 0.05), ("boundary_iou", 0.05), ("intra_sim", 1e-3), ("margin", 1e-3)):
+        assert abs(new[key] - row[key]) <= tol, (row["method"], row["seed"], key, row[key], new[key])
