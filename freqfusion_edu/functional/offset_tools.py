@@ -16,16 +16,18 @@ from .offsets import init_offsets
 __all__ = ["offset_field_hr", "sampling_positions_hr", "offset_summary", "scale_offsets"]
 
 
-def _check_offset(offset: torch.Tensor, groups: int, scale: int) -> None:
+def _check_offset(offset: torch.Tensor, groups: int, scale_factor: int) -> None:
     check_tensor(offset, "offset", 4, "(N, 2*G*s*s, h, w)")
     check_positive_int(groups, "groups")
-    check_positive_int(scale, "scale")
-    if offset.shape[1] != 2 * groups * scale * scale:
-        raise ValueError(f"offset must have 2*groups*scale**2 = {2 * groups * scale * scale} "
-                         f"channels for groups={groups}, scale={scale}, got shape {shape_str(offset)}")
+    check_positive_int(scale_factor, "scale_factor")
+    s = scale_factor
+    if offset.shape[1] != 2 * groups * s * s:
+        raise ValueError(f"offset must have 2*groups*scale_factor**2 = {2 * groups * s * s} "
+                         f"channels for groups={groups}, scale_factor={s}, got shape "
+                         f"{shape_str(offset)}")
 
 
-def offset_field_hr(offset: torch.Tensor, groups: int, scale: int = 2,
+def offset_field_hr(offset: torch.Tensor, groups: int, scale_factor: int = 2,
                     relative: bool = True) -> torch.Tensor:
     r"""Per-pixel displacement of every high-resolution sample, in HR pixels.
 
@@ -33,7 +35,7 @@ def offset_field_hr(offset: torch.Tensor, groups: int, scale: int = 2,
         offset: :math:`(N, 2 G s^2, h, w)` offsets in LR pixels, ``init_offsets`` layout (what
             ``LocalSimGuidedSampler.get_offset`` returns, initial positions included).
         groups: offset groups ``G``.
-        scale: upsampling factor ``s``.
+        scale_factor: upsampling factor ``s``.
         relative: subtract the initial positions first, so the identity sampling gives zeros
             (``False`` keeps them: the field then holds ``init_pos * s``).
 
@@ -53,17 +55,19 @@ def offset_field_hr(offset: torch.Tensor, groups: int, scale: int = 2,
         >>> f.shape, f[0, :, 0].unique(), f[0, :, 1].unique()   # = +2 HR pixels in x, 0 in y
         (torch.Size([1, 2, 2, 6, 8]), tensor([2.]), tensor([0.]))
     """
-    _check_offset(offset, groups, scale)
+    _check_offset(offset, groups, scale_factor)
     if relative:
-        offset = offset - init_offsets(groups, scale, dtype=offset.dtype, device=offset.device)
+        offset = offset - init_offsets(groups, scale_factor, dtype=offset.dtype,
+                                       device=offset.device)
     n, _, h, w = offset.shape
     # channel = xy*G*s*s + g*s*s + a*s + b: pixel_shuffle turns each (xy, g) block of s*s into
     # one HR map, giving channel = xy*G + g.
-    field = F.pixel_shuffle(offset, scale).view(n, 2, groups, scale * h, scale * w)
-    return field.transpose(1, 2) * scale
+    s = scale_factor
+    field = F.pixel_shuffle(offset, s).view(n, 2, groups, s * h, s * w)
+    return field.transpose(1, 2) * scale_factor
 
 
-def sampling_positions_hr(offset: torch.Tensor, groups: int, scale: int = 2) -> torch.Tensor:
+def sampling_positions_hr(offset: torch.Tensor, groups: int, scale_factor: int = 2) -> torch.Tensor:
     r"""Where every HR output pixel reads its value, in HR pixel coordinates.
 
     Pixel ``(i, j)`` of the HR map has its centre at ``x = j, y = i``. With ``init_offsets``
@@ -72,7 +76,7 @@ def sampling_positions_hr(offset: torch.Tensor, groups: int, scale: int = 2) -> 
 
     Args:
         offset: :math:`(N, 2 G s^2, h, w)` in LR pixels, initial positions included.
-        groups: ``G``. scale: ``s``.
+        groups: ``G``. scale_factor: ``s``.
 
     Returns:
         :math:`(N, G, 2, s h, s w)`, (x, y) positions; values outside ``[0, s w - 1]`` are
@@ -85,8 +89,8 @@ def sampling_positions_hr(offset: torch.Tensor, groups: int, scale: int = 2) -> 
         >>> pos[0, 0, 1, :, 0]    # y of the first HR column
         tensor([0., 1., 2., 3.])
     """
-    _check_offset(offset, groups, scale)
-    field = offset_field_hr(offset, groups, scale, relative=True)
+    _check_offset(offset, groups, scale_factor)
+    field = offset_field_hr(offset, groups, scale_factor, relative=True)
     hh, ww = field.shape[-2:]
     ys = torch.arange(hh, dtype=field.dtype, device=field.device)
     xs = torch.arange(ww, dtype=field.dtype, device=field.device)
@@ -94,13 +98,13 @@ def sampling_positions_hr(offset: torch.Tensor, groups: int, scale: int = 2) -> 
     return field + torch.stack([gx, gy])[None, None]
 
 
-def offset_summary(offset: torch.Tensor, groups: int, scale: int = 2,
+def offset_summary(offset: torch.Tensor, groups: int, scale_factor: int = 2,
                    mask: torch.Tensor | None = None) -> dict:
     r"""Summary numbers of an offset field, in HR pixels (initial positions removed).
 
     Args:
         offset: :math:`(N, 2 G s^2, h, w)` in LR pixels, initial positions included.
-        groups: ``G``. scale: ``s``.
+        groups: ``G``. scale_factor: ``s``.
         mask: optional boolean :math:`(N, s h, s w)` or :math:`(s h, s w)`: summarise only these
             HR pixels (e.g. a boundary band).
 
@@ -119,8 +123,8 @@ def offset_summary(offset: torch.Tensor, groups: int, scale: int = 2,
         >>> s["mean"], s["max"], s["frac_over_half"], s["pixels"]
         (0.25, 1.0, 0.25, 16)
     """
-    _check_offset(offset, groups, scale)
-    length = offset_field_hr(offset, groups, scale).norm(dim=2)  # (N, G, H, W)
+    _check_offset(offset, groups, scale_factor)
+    length = offset_field_hr(offset, groups, scale_factor).norm(dim=2)  # (N, G, H, W)
     n, _, hh, ww = length.shape
     if mask is None:
         sel = torch.ones(n, hh, ww, dtype=torch.bool, device=length.device)
@@ -138,7 +142,8 @@ def offset_summary(offset: torch.Tensor, groups: int, scale: int = 2,
             "per_group": vals.mean(dim=1).tolist(), "pixels": int(sel.sum().item())}
 
 
-def scale_offsets(offset: torch.Tensor, groups: int, factor: float, scale: int = 2) -> torch.Tensor:
+def scale_offsets(offset: torch.Tensor, groups: int, factor: float,
+                  scale_factor: int = 2) -> torch.Tensor:
     r"""Multiply the learned part of an offset field, keeping the initial positions.
 
     ``init_pos + factor * (offset - init_pos)``: ``factor = 0`` gives the identity sampling
@@ -146,7 +151,7 @@ def scale_offsets(offset: torch.Tensor, groups: int, factor: float, scale: int =
 
     Args:
         offset: :math:`(N, 2 G s^2, h, w)` in LR pixels, initial positions included.
-        groups: ``G``. factor: the multiplier (any real number). scale: ``s``.
+        groups: ``G``. factor: the multiplier (any real number). scale_factor: ``s``.
 
     Returns:
         a tensor shaped like ``offset``.
@@ -157,8 +162,8 @@ def scale_offsets(offset: torch.Tensor, groups: int, factor: float, scale: int =
         >>> torch.allclose(scale_offsets(off, 1, 0.0), init), torch.allclose(scale_offsets(off, 1, 2.0), init + 0.6)
         (True, True)
     """
-    _check_offset(offset, groups, scale)
+    _check_offset(offset, groups, scale_factor)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)):
         raise TypeError(f"factor must be a real number, got {type(factor).__name__}")
-    init = init_offsets(groups, scale, dtype=offset.dtype, device=offset.device)
+    init = init_offsets(groups, scale_factor, dtype=offset.dtype, device=offset.device)
     return init + float(factor) * (offset - init)

@@ -14,7 +14,8 @@ from .._validate import check_positive_int, check_tensor, shape_str
 __all__ = ["init_offsets", "sample_with_offsets"]
 
 
-def init_offsets(groups: int, scale: int = 2, dtype=torch.float32, device=None) -> torch.Tensor:
+def init_offsets(groups: int, scale_factor: int = 2, dtype=torch.float32,
+                 device=None) -> torch.Tensor:
     r"""Offsets that point every child exactly at its own high-resolution pixel centre.
 
     Channel layout ``xy * s*s*G + g * s*s + a * s + b`` (``xy = 0`` is x, ``(a, b)`` the child's
@@ -28,14 +29,14 @@ def init_offsets(groups: int, scale: int = 2, dtype=torch.float32, device=None) 
         tensor([-0.2500,  0.2500, -0.2500,  0.2500, -0.2500, -0.2500,  0.2500,  0.2500])
     """
     check_positive_int(groups, "groups")
-    check_positive_int(scale, "scale")
-    h = (torch.arange(scale, dtype=torch.float64) - (scale - 1) / 2) / scale
+    check_positive_int(scale_factor, "scale_factor")
+    h = (torch.arange(scale_factor, dtype=torch.float64) - (scale_factor - 1) / 2) / scale_factor
     grid = torch.stack(torch.meshgrid(h, h, indexing="ij")).transpose(1, 2)  # (2: x, y; a; b)
     return grid.repeat(1, groups, 1).reshape(1, -1, 1, 1).to(dtype=dtype, device=device)
 
 
 def sample_with_offsets(x: torch.Tensor, offset: torch.Tensor, groups: int,
-                        scale: int = 2) -> torch.Tensor:
+                        scale_factor: int = 2) -> torch.Tensor:
     r"""Resample an upsampled map at ``offset``-shifted positions (bilinear, border padding).
 
     Args:
@@ -43,7 +44,7 @@ def sample_with_offsets(x: torch.Tensor, offset: torch.Tensor, groups: int,
             contiguous channel blocks).
         offset: :math:`(N, 2 G s^2, h, w)` in LR pixels, :func:`init_offsets` layout, *including*
             the initial positions (``init_offsets`` alone reproduces ``x``).
-        groups: offset groups ``G``. scale: ``s``.
+        groups: offset groups ``G``. scale_factor: ``s``.
 
     Returns:
         :math:`(N, C, s h, s w)`.
@@ -56,24 +57,29 @@ def sample_with_offsets(x: torch.Tensor, offset: torch.Tensor, groups: int,
     """
     check_tensor(x, "x", 4, "(N, C, s*h, s*w)")
     check_tensor(offset, "offset", 4, "(N, 2*G*s*s, h, w)")
+    check_positive_int(groups, "groups")
+    s = check_positive_int(scale_factor, "scale_factor")
     n, c2, h, w = offset.shape
-    if c2 != 2 * groups * scale * scale:
-        raise ValueError(f"offset must have 2*groups*scale**2 = {2 * groups * scale * scale} "
+    if c2 != 2 * groups * s * s:
+        raise ValueError(f"offset must have 2*groups*scale_factor**2 = {2 * groups * s * s} "
                          f"channels, got shape {shape_str(offset)}")
-    if tuple(x.shape[-2:]) != (scale * h, scale * w) or x.shape[0] != n:
-        raise ValueError(f"x must be (N, C, {scale}*h, {scale}*w) = ({n}, C, {scale * h}, "
-                         f"{scale * w}) for offset {shape_str(offset)}, got x {shape_str(x)}")
+    if tuple(x.shape[-2:]) != (s * h, s * w) or x.shape[0] != n:
+        raise ValueError(f"x must be (N, C, {s}*h, {s}*w) = ({n}, C, {s * h}, {s * w}) for "
+                         f"offset {shape_str(offset)}, got x {shape_str(x)}")
     if x.shape[1] % groups:
         raise ValueError(f"x channels ({x.shape[1]}) must be divisible by groups ({groups})")
-    dt, dev = offset.dtype, offset.device
+    # Sampling positions are computed and used in float32 or wider: in half precision a
+    # coordinate near 500 is off by up to 0.25 pixel. The result has x's dtype.
+    dt, dev = torch.promote_types(offset.dtype, torch.float32), offset.device
+    cdt = torch.promote_types(x.dtype, dt)
     cy = torch.arange(h, dtype=dt, device=dev) + 0.5
     cx = torch.arange(w, dtype=dt, device=dev) + 0.5
     coords = torch.stack(torch.meshgrid(cx, cy, indexing="ij")).transpose(1, 2)  # (2, h, w): x, y
     coords = coords[None, :, None]  # (1, 2, 1, h, w)
     norm = torch.tensor([w, h], dtype=dt, device=dev).view(1, 2, 1, 1, 1)
-    grid = 2 * (coords + offset.view(n, 2, -1, h, w)) / norm - 1
-    grid = F.pixel_shuffle(grid.reshape(n, -1, h, w), scale)
-    grid = grid.view(n, 2, -1, scale * h, scale * w).permute(0, 2, 3, 4, 1).flatten(0, 1)
-    out = F.grid_sample(x.reshape(n * groups, -1, scale * h, scale * w), grid.to(x.dtype),
+    grid = 2 * (coords + offset.to(dt).view(n, 2, -1, h, w)) / norm - 1
+    grid = F.pixel_shuffle(grid.reshape(n, -1, h, w), s)
+    grid = grid.view(n, 2, -1, s * h, s * w).permute(0, 2, 3, 4, 1).flatten(0, 1)
+    out = F.grid_sample(x.reshape(n * groups, -1, s * h, s * w).to(cdt), grid.to(cdt),
                         mode="bilinear", align_corners=False, padding_mode="border")
-    return out.view(n, -1, scale * h, scale * w)
+    return out.view(n, -1, s * h, s * w).to(x.dtype)

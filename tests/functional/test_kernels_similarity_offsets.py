@@ -67,7 +67,7 @@ def test_init_offsets_layout_and_identity_sampling():
 
 
 def test_sample_with_offsets_errors():
-    with pytest.raises(ValueError, match="offset must have 2\\*groups\\*scale\\*\\*2 = 16"):
+    with pytest.raises(ValueError, match="offset must have 2\\*groups\\*scale_factor\\*\\*2 = 16"):
         sample_with_offsets(torch.zeros(1, 4, 4, 4), torch.zeros(1, 8, 2, 2), groups=2)
     with pytest.raises(ValueError, match="x must be"):
         sample_with_offsets(torch.zeros(1, 4, 5, 4), torch.zeros(1, 8, 2, 2), groups=1)

@@ -95,3 +95,41 @@ def test_scale_offsets_scales_only_the_learned_part():
     torch.testing.assert_close(scale_offsets(off, 2, 1.0), off)
     with pytest.raises(TypeError, match="factor must be a real number"):
         scale_offsets(off, 2, "1")
+
+
+def test_functional_api_uses_pytorch_names_for_groups_and_scale():
+    """Issue 12.17: one name per idea in functional/: ``groups=`` and ``scale_factor=``."""
+    import inspect
+
+    from freqfusion_edu.functional import kernels, offset_tools, offsets, padding, similarity
+    for mod in (kernels, offset_tools, offsets, padding, similarity):
+        for name in mod.__all__:
+            params = inspect.signature(getattr(mod, name)).parameters
+            for bad in ("group", "group_size", "up_group", "scale"):
+                assert bad not in params, f"{mod.__name__}.{name} has a parameter {bad!r}"
+    # the keywords work (today's main spelled them group= / scale=)
+    off = init_offsets(groups=2, scale_factor=2).expand(1, -1, 3, 4)
+    x = torch.randn(1, 4, 6, 8)
+    torch.testing.assert_close(sample_with_offsets(x, off, groups=2, scale_factor=2), x)
+    assert offset_field_hr(off, groups=2, scale_factor=2).abs().max() == 0
+    assert sampling_positions_hr(off, groups=2, scale_factor=2).shape == (1, 2, 2, 6, 8)
+    assert offset_summary(off, groups=2, scale_factor=2)["max"] == 0
+    torch.testing.assert_close(scale_offsets(off, groups=2, factor=3.0, scale_factor=2), off)
+    from freqfusion_edu import kernel_normalizer
+    assert kernel_normalizer(torch.zeros(1, 18, 2, 2), 3, groups=2).shape == (1, 18, 2, 2)
+
+
+def test_sample_with_offsets_positions_in_float32_for_half_offsets():
+    """bfloat16 offsets (autocast, a .bfloat16() module): positions are still exact to 1e-3 px.
+
+    In bfloat16 the centre 255.5 of LR pixel 255 rounds to 256: half a LR pixel off."""
+    w = 320
+    x = torch.arange(2 * w, dtype=torch.float32).view(1, 1, 1, 2 * w).expand(1, 1, 2, 2 * w)
+    off = init_offsets(1, dtype=torch.bfloat16).expand(1, -1, 1, w)
+    out = sample_with_offsets(x.contiguous(), off, groups=1)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, x, rtol=0, atol=1e-3)
+    # a bfloat16 map comes back in bfloat16 (sampled in float32 inside)
+    xb = torch.randn(1, 4, 6, 8).bfloat16()
+    got = sample_with_offsets(xb, init_offsets(2, dtype=torch.bfloat16).expand(1, -1, 3, 4), 2)
+    assert got.dtype == torch.bfloat16 and torch.equal(got, xb)
