@@ -96,6 +96,12 @@ def _load_triton():
     return _triton_mod
 
 
+def _triton():
+    if _load_triton() is None:
+        raise RuntimeError(f"carafe backend 'triton' cannot run here: {_triton_error}")
+    return _triton_mod
+
+
 def _triton_usable(device: torch.device) -> str | None:
     """``None`` if the Triton kernels can run on ``device``, else why not."""
     if _load_triton() is None:
@@ -139,7 +145,7 @@ def _no_autocast(x: Tensor):
 def forward_impl(x: Tensor, m: Tensor, k: int, g: int, s: int, backend: str) -> Tensor:
     global _compile_failed
     if backend == "triton":
-        return _triton_mod.forward(x, m, k, g, s)
+        return _triton().forward(x, m, k, g, s)
     if backend == "compile":
         try:
             return banded.forward_compiled(x, m, k, g, s)
@@ -154,8 +160,8 @@ def forward_impl(x: Tensor, m: Tensor, k: int, g: int, s: int, backend: str) -> 
 def backward_impl(go: Tensor, x: Tensor | None, m: Tensor | None, k: int, g: int, s: int,
                   backend: str, need_x: bool, need_m: bool):
     if backend == "triton":
-        gx = _triton_mod.grad_features(go, m, k, g, s) if need_x else None
-        gm = _triton_mod.grad_masks(go, x, k, g, s) if need_m else None
+        gx = _triton().grad_features(go, m, k, g, s) if need_x else None
+        gm = _triton().grad_masks(go, x, k, g, s) if need_m else None
         return gx, gm
     return banded.backward(go, x, m, k, g, s, need_x, need_m)  # "compile": same backward
 
