@@ -122,11 +122,12 @@ def check_cell_error(chapter: str | os.PathLike, *, break_cell: str | int, old: 
         BreakMissedCheck: the break does not apply, the check cell comes before the break, or a
             cell before the check cell failed.
     """
-    nb = apply_break(load_chapter(chapter), break_cell, old, new, count)
-    b, c = find_cell(nb, break_cell), find_cell(nb, check_cell)
+    original = load_chapter(chapter)  # cells are named in the chapter as it is, before the break
+    b, c = find_cell(original, break_cell), find_cell(original, check_cell)
     if c < b:
         raise BreakMissedCheck(f"the check cell ({c}) comes before the broken cell ({b})")
-    skipped = {find_cell(nb, s) for s in skip}
+    skipped = {find_cell(original, s) for s in skip}
+    nb = apply_break(original, b, old, new, count)
     if c in skipped or b in skipped:
         raise ValueError("skip must not name the broken cell or the check cell")
     nb.cells = nb.cells[:c + 1]

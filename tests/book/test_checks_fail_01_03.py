@@ -1,0 +1,28 @@
+"""Chapters 01-03: a deliberately broken copy makes the check cell fail, with its hint (issue 13
+items 10-11).
+
+Each test makes one slip a reader could make in one code cell, runs the chapter in fast mode up
+to its check cell (nothing after it), and asserts that the check cell raises a ``CheckError``
+whose message names the failed check and carries the hint that points back to the slip. If the
+chapter changes so that the break no longer applies, or an earlier cell already fails, the helper
+says so (the test must then be updated, not skipped).
+"""
+import pytest
+
+from _broken_copy import check_cell_error
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_chapter01_check_catches_a_fusion_without_the_fine_map():
+    err = check_cell_error(
+        "01_frequency_basics.ipynb",
+        break_cell="fused = up + fine  ",
+        old="fused = up + fine ", new="fused = up + 0 * fine ",
+        check_cell="# 1. A kernel's response at DC equals the sum of its taps",
+        skip=("filter_explorer(small", "Gaussian 13x13, sigma"))
+    assert err is not None, "the check cell passed although section 7 lost its fine map"
+    ename, evalue = err
+    assert ename == "CheckError", err
+    assert "check failed: naive fusion has high frequencies inside objects" in evalue, evalue
+    assert "the fine map brings the texture inside objects" in evalue, evalue
