@@ -26,3 +26,17 @@ def test_chapter01_check_catches_a_fusion_without_the_fine_map():
     assert ename == "CheckError", err
     assert "check failed: naive fusion has high frequencies inside objects" in evalue, evalue
     assert "the fine map brings the texture inside objects" in evalue, evalue
+
+
+def test_chapter02_check_catches_a_boundary_band_that_keeps_ignored_pixels():
+    err = check_cell_error(
+        "02_feature_similarity.ipynb",
+        break_cell="band = boundary_band(Y, width=5)",
+        old="band = boundary_band(Y, width=5)", new="band = boundary_band(Y, width=5) | (Y == 255)",
+        check_cell="# 1. Noise-free features equal to orthonormal class embeddings",
+        skip=("similarity_explorer(label", "plot_similarity_small_multiples("))
+    assert err is not None, "the check cell passed although the band now holds ignored pixels"
+    ename, evalue = err
+    assert ename == "CheckError", err
+    assert "check failed: the boundary band" in evalue and "contains no ignored pixel" in evalue, evalue
+    assert "cut the (dilated) ignore region out of the band" in evalue, evalue
