@@ -9,7 +9,8 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["check_tensor", "check_odd_kernel", "check_positive_int", "check_choice", "shape_str"]
+__all__ = ["check_tensor", "check_odd_kernel", "check_positive_int", "check_choice", "check_bool",
+           "check_finite", "shape_str"]
 
 
 def shape_str(t: torch.Tensor) -> str:
@@ -44,6 +45,27 @@ def check_odd_kernel(value, name: str = "kernel_size") -> int:
 def check_choice(value, name: str, choices: Sequence) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` must be ``True`` or ``False`` (not ``0``/``1``, not a string such as ``"no"``)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Raise if ``x`` holds NaN or infinite values, with their count and the first position.
+
+    A debugging aid: it reads the tensor back, which synchronizes a GPU.
+    """
+    bad = ~torch.isfinite(x.detach())
+    if bool(bad.any()):
+        n_nan = int(torch.isnan(x.detach()).sum())
+        first = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"{name} has {int(bad.sum())} non-finite values ({n_nan} NaN, "
+                         f"{int(bad.sum()) - n_nan} inf) of {x.numel()}, the first at index "
+                         f"{first}; shape {shape_str(x)}")
 
 
 def check_same_device_dtype(tensors: dict[str, torch.Tensor]) -> None:

@@ -47,7 +47,9 @@ def sample_with_offsets(x: torch.Tensor, offset: torch.Tensor, groups: int,
         groups: offset groups ``G``. scale_factor: ``s``.
 
     Returns:
-        :math:`(N, C, s h, s w)`.
+        :math:`(N, C, s h, s w)`, in ``x``'s dtype (half-precision inputs are sampled in
+        float32). A sample whose offset is NaN or infinite is NaN (``grid_sample`` alone would
+        clamp it to a border pixel and hide the problem).
 
     Example:
         >>> x = torch.randn(1, 4, 6, 8)
@@ -80,6 +82,11 @@ def sample_with_offsets(x: torch.Tensor, offset: torch.Tensor, groups: int,
     grid = 2 * (coords + offset.to(dt).view(n, 2, -1, h, w)) / norm - 1
     grid = F.pixel_shuffle(grid.reshape(n, -1, h, w), s)
     grid = grid.view(n, 2, -1, s * h, s * w).permute(0, 2, 3, 4, 1).flatten(0, 1)
-    out = F.grid_sample(x.reshape(n * groups, -1, s * h, s * w).to(cdt), grid.to(cdt),
+    grid = grid.to(cdt)
+    out = F.grid_sample(x.reshape(n * groups, -1, s * h, s * w).to(cdt), grid,
                         mode="bilinear", align_corners=False, padding_mode="border")
+    # grid_sample's border clamp turns a NaN position into a border pixel: a NaN or inf offset
+    # would silently read the map's edge. Make such samples NaN instead (0 * inf = NaN too);
+    # for finite offsets this adds exact zeros.
+    out = out + (grid.detach().sum(-1) * 0).unsqueeze(1)
     return out.view(n, -1, s * h, s * w).to(x.dtype)

@@ -65,7 +65,9 @@ def local_similarity(x: torch.Tensor, kernel_size: int = 3, dilation: int = 2,
     if m == 0:  # kernel_size 1: no neighbours
         return x.new_zeros(n, 0, h, w)
     pad = (kernel_size // 2) * dilation
-    xn = F.normalize(x, dim=1, eps=eps)
+    # Half precision: norms are taken in float32 (a sum of C squares overflows float16 for
+    # features above ~256/sqrt(C), and eps=1e-8 underflows to 0); the result has x's dtype.
+    xn = F.normalize(x.float() if x.dtype in (torch.float16, torch.bfloat16) else x, dim=1, eps=eps)
     xp = F.pad(xn, (pad, pad, pad, pad))
     # Offsets come in pairs: offsets[m - 1 - i] == -offsets[i]. Dot products for the second
     # half, P_d(p) = xn(p) . xn(p + d) (zero where p + d is padding), then the first half as
@@ -76,4 +78,4 @@ def local_similarity(x: torch.Tensor, kernel_size: int = 3, dilation: int = 2,
     pp = F.pad(prods, (pad, pad, pad, pad))
     mirrored = [pp[:, j, pad - dy:pad - dy + h, pad - dx:pad - dx + w]
                 for j, (_, (dy, dx)) in reversed(list(enumerate(half)))]
-    return torch.cat([torch.stack(mirrored, dim=1), prods], dim=1)
+    return torch.cat([torch.stack(mirrored, dim=1), prods], dim=1).to(x.dtype)

@@ -10,12 +10,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 
-from .._validate import check_choice, check_tensor, shape_str
+from .._validate import (check_bool, check_choice, check_finite, check_odd_kernel,
+                         check_positive_int, check_tensor, shape_str)
 from ..functional.carafe import carafe
 from ..functional.kernels import hamming2d, kernel_normalizer
 from .sampler import LocalSimGuidedSampler, _normal_init, _xavier_init
 
 __all__ = ["FreqFusion", "FreqFusionOutput"]
+
+_HALF = (torch.float16, torch.bfloat16)
 
 
 class FreqFusionOutput(NamedTuple):
@@ -38,25 +41,109 @@ class FreqFusion(nn.Module):
     (sum or concatenation), as with the official module.
 
     Arguments, defaults, parameter and buffer names follow the official ``FreqFusion.py``
-    (spec 1.1), so official state_dicts load with ``strict=True``. Additions:
+    (github.com/Linwei-Chen/FreqFusion, class ``FreqFusion``), so official state_dicts load
+    with ``strict=True``; the arguments below that are marked *addition* are not in it.
 
-    * ``direction_feat``: ``'sim_concat'`` (root/Mask2Former/mmdet copies) or ``'sim'`` (SegNeXt).
-    * ``size_mismatch``: ``'error'`` (official behaviour: ``hr`` must be exactly twice ``lr``) or
-      ``'pad'``: pad both inputs at the bottom/right (replicate) to a consistent even size, fuse,
-      and crop the outputs back to ``hr_feat``'s size. Odd sizes such as 23x33 / 12x17 then work.
-    * ``up_group > 1`` works (the official normalizer only supports 1).
-    * Runs on any device and under ``torch.autocast``: kernels are normalized and applied in
-      float32 or wider (outputs are in the promoted dtype).
+    Args:
+        hr_channels: channels :math:`C_h` of the high-resolution input ``hr_feat``.
+        lr_channels: channels :math:`C_l` of the low-resolution input ``lr_feat``.
+        scale_factor: must be 1 (the official forward never pixel-shuffles its masks and
+            crashes for other values; the upsampling factor is always 2).
+        lowpass_kernel: odd size :math:`K_l` of the ALPF kernels (5).
+        highpass_kernel: odd size :math:`K_h` of the AHPF kernels (3).
+        up_group: kernel groups :math:`G_c`: channels are split into ``up_group`` blocks, each
+            with its own kernels (the official normalizer supports only 1; here any divisor of
+            ``hr_channels``, ``lr_channels`` and ``compressed_channels`` works).
+        encoder_kernel: odd kernel size of the content encoders (and of the offset generator's
+            convolutions).
+        encoder_dilation: dilation of the content encoders (integer >= 1).
+        compressed_channels: channels :math:`C_m` the inputs are compressed to (1x1 convs)
+            before the kernels are predicted.
+        align_corners: passed to ``F.interpolate`` when ``semi_conv=False`` and
+            ``upsample_mode`` is not ``'nearest'``.
+        upsample_mode: ``'nearest'``, ``'bilinear'`` or ``'bicubic'``: how ``lr_feat`` is
+            upsampled before the ALPF when ``semi_conv=False``.
+        feature_resample: add the offset generator (``LocalSimGuidedSampler``) that resamples
+            the upsampled feature where neighbours disagree (paper Sec. 3.4).
+        feature_resample_group: offset groups of the generator (divides ``lr_channels`` and
+            ``compressed_channels``).
+        comp_feat_upsample: "enhanced initial fusion": predict the kernels from the compressed
+            features after a first high-pass/low-pass round (needs ``use_high_pass``).
+        use_high_pass: add the AHPF branch that sharpens ``hr_feat``.
+        use_low_pass: stored and never read, as in the official module.
+        hr_residual: return ``hr + highpass(hr)`` (else only the high-pass part).
+        semi_conv: predict the low-resolution kernels from both resolutions and upsample them
+            with CARAFE (else interpolate ``lr_feat`` first, then filter).
+        hamming_window: taper the predicted kernels with a Hamming window.
+        feature_resample_norm: GroupNorm(``compressed_channels // 8``) in the offset generator
+            (``compressed_channels`` must then be a multiple of 8).
+        direction_feat: *addition*. ``'sim_concat'`` (features and similarities feed the
+            offset convolutions; root/Mask2Former/mmdet copies of the official code) or
+            ``'sim'`` (similarities only; the SegNeXt copy).
+        size_mismatch: *addition*. ``'error'`` (official behaviour: ``hr_feat`` must be exactly
+            twice ``lr_feat``) or ``'pad'``: replicate-pad both at the bottom/right to a
+            consistent even size, fuse, and crop the outputs back to ``hr_feat``'s size (odd
+            sizes such as 23x33 / 12x17 then work).
+        check_finite: *addition*, a debugging aid. Check that the inputs and the outputs hold
+            no NaN or inf and raise a ``ValueError`` that names the tensor and counts the bad
+            values. It reads the tensors back (a GPU synchronizes), so it is off by default.
+        **kwargs: unknown arguments are ignored with a warning (the official module swallows
+            them silently).
+
+    Returns:
+        ``forward(hr_feat, lr_feat)`` returns a :class:`FreqFusionOutput`, a named tuple
+        ``(mask_lr, hr_feat, lr_feat)`` that unpacks like the official triple, every tensor
+        in the inputs' dtype:
+
+        * ``mask_lr`` :math:`(N, K_l^2 G_c, H, W)`: the normalized ALPF kernels;
+        * ``hr_feat`` :math:`(N, C_h, H, W)`: the high-pass-enhanced high-resolution feature;
+        * ``lr_feat`` :math:`(N, C_l, H, W)`: the low-pass-upsampled (and, with
+          ``feature_resample``, resampled) low-resolution feature.
+
+        Fuse them yourself: ``hr_feat + lr_feat`` or ``torch.cat([hr_feat, lr_feat], 1)``.
+
+    Raises:
+        ValueError: at construction, for any argument out of range (the message names the
+            argument as you passed it: ``feature_resample_group=0``, ``encoder_dilation=0``,
+            ``compressed_channels=4`` with ``feature_resample=True`` ...); in ``forward``, for
+            inputs of the wrong rank, channels, batch size or spatial size, inputs on two
+            devices, or (with ``check_finite=True``) NaN/inf values.
+        TypeError: at construction, a flag that is not ``True``/``False``; in ``forward``,
+            inputs that are not floating-point tensors, or of two dtypes outside
+            ``torch.autocast``, or of another dtype than the module's parameters.
+
+    Precision and devices: runs on any device and dtype. Kernels are normalized and applied in
+    float32 or wider (softmax in half precision loses the small taps that make a kernel a
+    smooth low-pass), and every result is cast back to the inputs' dtype, so ``.half()`` and
+    ``.bfloat16()`` modules work and return half-precision tensors. Under ``torch.autocast``
+    the two inputs may have different float dtypes: both are cast to the autocast dtype.
+
+    NaN and inf: nothing is masked or repaired. CARAFE multiplies every tap by its weight, and
+    ``0 * inf`` is NaN, so a NaN or inf in an input pixel spreads: through the kernels to every
+    output pixel whose window reads it, and, with ``feature_resample=True`` and
+    ``feature_resample_norm=True``, through the GroupNorm statistics to the whole
+    ``lr_feat`` output of that image. Other images of the batch are not affected. Use
+    ``check_finite=True`` to find where they first appear.
 
     Shapes:
         hr_feat :math:`(N, C_h, H, W)`, lr_feat :math:`(N, C_l, h, w)` with ``H = 2h, W = 2w``
-        -> :class:`FreqFusionOutput` ``(mask_lr, hr_feat, lr_feat)``.
+        (or off by one with ``size_mismatch='pad'``) -> :class:`FreqFusionOutput`.
 
     Example:
         >>> ff = FreqFusion(hr_channels=64, lr_channels=128)
         >>> out = ff(torch.randn(2, 64, 32, 32), torch.randn(2, 128, 16, 16))
         >>> [tuple(t.shape) for t in out]
         [(2, 25, 32, 32), (2, 64, 32, 32), (2, 128, 32, 32)]
+        >>> torch.cat([out.hr_feat, out.lr_feat], 1).shape   # the caller fuses
+        torch.Size([2, 192, 32, 32])
+        >>> _, hr2, lr2 = FreqFusion(64, 128).bfloat16()(torch.randn(1, 64, 8, 8).bfloat16(),
+        ...                                              torch.randn(1, 128, 4, 4).bfloat16())
+        >>> hr2.dtype, lr2.dtype
+        (torch.bfloat16, torch.bfloat16)
+        >>> FreqFusion(64, 128, feature_resample=True, compressed_channels=4)
+        Traceback (most recent call last):
+        ...
+        ValueError: compressed_channels (4) must be a multiple of 8 with feature_resample=True and feature_resample_norm=True (the offset generator's GroupNorm(compressed_channels // 8)); got compressed_channels=4
     """
 
     def __init__(self, hr_channels: int, lr_channels: int, scale_factor: int = 1,
@@ -67,24 +154,36 @@ class FreqFusion(nn.Module):
                  comp_feat_upsample: bool = True, use_high_pass: bool = True,
                  use_low_pass: bool = True, hr_residual: bool = True, semi_conv: bool = True,
                  hamming_window: bool = True, feature_resample_norm: bool = True,
-                 direction_feat: str = "sim_concat", size_mismatch: str = "error", **kwargs):
+                 direction_feat: str = "sim_concat", size_mismatch: str = "error",
+                 check_finite: bool = False, **kwargs):
         super().__init__()
         if kwargs:
             warnings.warn(f"FreqFusion ignores unknown arguments {sorted(kwargs)} (the official "
                           "module swallows them too)", stacklevel=2)
+        # Every argument is checked here, before any layer is built, and named as the user
+        # spelled it (the offset generator's own checks would name its in_channels/groups).
         for name, v in (("hr_channels", hr_channels), ("lr_channels", lr_channels),
-                        ("compressed_channels", compressed_channels), ("up_group", up_group)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+                        ("compressed_channels", compressed_channels), ("up_group", up_group),
+                        ("encoder_dilation", encoder_dilation),
+                        ("feature_resample_group", feature_resample_group)):
+            check_positive_int(v, name)
         if scale_factor != 1:
             raise ValueError(f"scale_factor must be 1 (the official forward never pixel-shuffles "
                              f"its masks and crashes otherwise), got {scale_factor!r}")
         for name, k in (("lowpass_kernel", lowpass_kernel), ("highpass_kernel", highpass_kernel),
                         ("encoder_kernel", encoder_kernel)):
-            if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
-                raise ValueError(f"{name} must be an odd positive integer, got {k!r}")
+            check_odd_kernel(k, name)
+        for name, b in (("align_corners", align_corners), ("feature_resample", feature_resample),
+                        ("comp_feat_upsample", comp_feat_upsample),
+                        ("use_high_pass", use_high_pass), ("use_low_pass", use_low_pass),
+                        ("hr_residual", hr_residual), ("semi_conv", semi_conv),
+                        ("hamming_window", hamming_window),
+                        ("feature_resample_norm", feature_resample_norm),
+                        ("check_finite", check_finite)):
+            check_bool(b, name)
         check_choice(size_mismatch, "size_mismatch", ["error", "pad"])
         check_choice(upsample_mode, "upsample_mode", ["nearest", "bilinear", "bicubic"])
+        check_choice(direction_feat, "direction_feat", ["sim_concat", "sim"])
         if semi_conv and comp_feat_upsample and not use_high_pass:
             raise ValueError("comp_feat_upsample=True needs use_high_pass=True (the official module "
                              "raises NotImplementedError in forward); set comp_feat_upsample=False")
@@ -92,9 +191,18 @@ class FreqFusion(nn.Module):
                         ("compressed_channels", compressed_channels)):
             if c % up_group:
                 raise ValueError(f"{name} ({c}) must be divisible by up_group ({up_group})")
-        if feature_resample and lr_channels % feature_resample_group:
-            raise ValueError(f"lr_channels ({lr_channels}) must be divisible by "
-                             f"feature_resample_group ({feature_resample_group})")
+        if feature_resample:
+            for name, c in (("lr_channels", lr_channels),
+                            ("compressed_channels", compressed_channels)):
+                if c % feature_resample_group:
+                    raise ValueError(f"{name} ({c}) must be divisible by feature_resample_group "
+                                     f"({feature_resample_group}) with feature_resample=True")
+            if feature_resample_norm and compressed_channels % 8:
+                raise ValueError(
+                    f"compressed_channels ({compressed_channels}) must be a multiple of 8 with "
+                    "feature_resample=True and feature_resample_norm=True (the offset "
+                    "generator's GroupNorm(compressed_channels // 8)); got "
+                    f"compressed_channels={compressed_channels}")
 
         self.hr_channels, self.lr_channels = hr_channels, lr_channels
         self.scale_factor = scale_factor
@@ -108,6 +216,7 @@ class FreqFusion(nn.Module):
         self.hr_residual, self.semi_conv = hr_residual, semi_conv
         self.hamming_window, self.feature_resample_norm = hamming_window, feature_resample_norm
         self.direction_feat, self.size_mismatch = direction_feat, size_mismatch
+        self.check_finite = check_finite
 
         lowpass_pad = highpass_pad = 0
         if hamming_window:
@@ -136,7 +245,7 @@ class FreqFusion(nn.Module):
 
     def init_weights(self) -> None:
         """Official init: Xavier-uniform on every conv (the sampler's too), then N(0, 0.001²)
-        on the two content encoders; biases zero (spec 1.3)."""
+        on the two content encoders; biases zero."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 _xavier_init(m)
@@ -148,11 +257,21 @@ class FreqFusion(nn.Module):
     def _normalize(self, logits: torch.Tensor, k: int, window: torch.Tensor) -> torch.Tensor:
         # Kernels are normalized in float32 or wider, also under autocast (softmax in half
         # precision loses the small taps that make a kernel a smooth low-pass).
-        if logits.dtype in (torch.float16, torch.bfloat16):
+        if logits.dtype in _HALF:
             logits = logits.float()
-        return kernel_normalizer(logits, k, window.to(logits.dtype), self.up_group)
+        win = window.to(logits.dtype) if self.hamming_window else None  # [1.0]: no-op window
+        return kernel_normalizer(logits, k, win, self.up_group)
 
-    def _check_inputs(self, hr_feat, lr_feat) -> None:
+    def _carafe(self, x: torch.Tensor, kernels: torch.Tensor, k: int, s: int) -> torch.Tensor:
+        # CARAFE runs in the promoted dtype (float32 kernels: float32 sums); the result goes
+        # back to x's dtype, so a .half() module's next convolution gets half input. Under
+        # autocast the convolutions cast for themselves: keep the float32 result.
+        out = carafe(x, kernels, k, self.up_group, s)
+        if out.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type):
+            out = out.to(x.dtype)
+        return out
+
+    def _check_inputs(self, hr_feat, lr_feat):
         check_tensor(hr_feat, "hr_feat", 4, "(N, C_h, H, W)")
         check_tensor(lr_feat, "lr_feat", 4, "(N, C_l, h, w)")
         if hr_feat.shape[1] != self.hr_channels:
@@ -166,9 +285,20 @@ class FreqFusion(nn.Module):
                              f"{shape_str(hr_feat)} and lr_feat {shape_str(lr_feat)}")
         if hr_feat.device != lr_feat.device:
             raise ValueError(f"hr_feat is on {hr_feat.device} but lr_feat is on {lr_feat.device}")
+        dev = hr_feat.device.type
+        autocast = torch.is_autocast_enabled(dev)
         if hr_feat.dtype != lr_feat.dtype:
-            raise TypeError(f"hr_feat has dtype {hr_feat.dtype} but lr_feat has dtype "
-                            f"{lr_feat.dtype}; cast them to one dtype (or run under torch.autocast)")
+            if not autocast:
+                raise TypeError(f"hr_feat has dtype {hr_feat.dtype} but lr_feat has dtype "
+                                f"{lr_feat.dtype}; cast them to one dtype (or run under "
+                                "torch.autocast, which casts both to its dtype)")
+            dt = torch.get_autocast_dtype(dev)
+            hr_feat, lr_feat = hr_feat.to(dt), lr_feat.to(dt)
+        wdt = self.hr_channel_compressor.weight.dtype
+        if not autocast and hr_feat.dtype != wdt:
+            raise TypeError(f"hr_feat and lr_feat have dtype {hr_feat.dtype} but FreqFusion's "
+                            f"parameters are {wdt}; cast the inputs (or the module, e.g. "
+                            ".to(dtype)), or run under torch.autocast")
         (H, W), (h, w) = hr_feat.shape[-2:], lr_feat.shape[-2:]
         if (H, W) != (2 * h, 2 * w) and self.size_mismatch == "error":
             raise ValueError(
@@ -181,12 +311,17 @@ class FreqFusion(nn.Module):
             raise ValueError(
                 f"size_mismatch='pad' handles off-by-one sizes from odd strides, but hr_feat "
                 f"{shape_str(hr_feat)} and lr_feat {shape_str(lr_feat)} are not about 2x apart")
+        if self.check_finite:
+            check_finite(hr_feat, "hr_feat")
+            check_finite(lr_feat, "lr_feat")
+        return hr_feat, lr_feat
 
     # -- forward ----------------------------------------------------------------------------
     def forward(self, hr_feat: torch.Tensor, lr_feat: torch.Tensor,
                 use_checkpoint: bool = False) -> FreqFusionOutput:
         """Fuse; see the class docstring. ``use_checkpoint`` recomputes activations in backward."""
-        self._check_inputs(hr_feat, lr_feat)
+        hr_feat, lr_feat = self._check_inputs(hr_feat, lr_feat)
+        dtype = hr_feat.dtype
         H, W = hr_feat.shape[-2:]
         h, w = lr_feat.shape[-2:]
         padded = (H, W) != (2 * h, 2 * w)
@@ -200,24 +335,29 @@ class FreqFusion(nn.Module):
             out = self._forward(hr_feat, lr_feat)
         if padded:
             out = tuple(t[..., :H, :W] for t in out)
-        return FreqFusionOutput(*out)
+        out = FreqFusionOutput(*(t if t.dtype == dtype else t.to(dtype) for t in out))
+        if self.check_finite:
+            for name, t in zip(out._fields, out):
+                check_finite(t, f"FreqFusion output {name} (the inputs were finite)")
+        return out
 
     def _forward(self, hr_feat: torch.Tensor, lr_feat: torch.Tensor):
-        kl, kh, g = self.lowpass_kernel, self.highpass_kernel, self.up_group
+        kl, kh = self.lowpass_kernel, self.highpass_kernel
         hr_c = self.hr_channel_compressor(hr_feat)
         lr_c = self.lr_channel_compressor(lr_feat)
         size = hr_c.shape[-2:]
-        mask_hr = None
+        mask_hr = kernel_lr = None
         if self.semi_conv:
-            if self.comp_feat_upsample:  # "enhanced initial fusion" (spec 2.3)
+            if self.comp_feat_upsample:  # "enhanced initial fusion" (paper Sec. 3.2)
                 mask_hr_hr = self.content_encoder2(hr_c)
-                lp = carafe(hr_c, self._normalize(mask_hr_hr, kh, self.hamming_highpass), kh, g, 1)
+                lp = self._carafe(hr_c, self._normalize(mask_hr_hr, kh, self.hamming_highpass), kh, 1)
                 hr_c = hr_c + hr_c - lp
                 mask_lr_hr = self.content_encoder(hr_c)
                 init_lr = self._normalize(mask_lr_hr, kl, self.hamming_lowpass)
-                mask_lr = mask_lr_hr + carafe(self.content_encoder(lr_c), init_lr, kl, g, 2)
-                init_lr = self._normalize(mask_lr, kl, self.hamming_lowpass)
-                mask_hr = mask_hr_hr + carafe(self.content_encoder2(lr_c), init_lr, kl, g, 2)
+                mask_lr = mask_lr_hr + self._carafe(self.content_encoder(lr_c), init_lr, kl, 2)
+                # the final low-pass kernels; computed once, used here and below
+                kernel_lr = self._normalize(mask_lr, kl, self.hamming_lowpass)
+                mask_hr = mask_hr_hr + self._carafe(self.content_encoder2(lr_c), kernel_lr, kl, 2)
             else:
                 mask_lr = self.content_encoder(hr_c) + F.interpolate(
                     self.content_encoder(lr_c), size=size, mode="nearest")
@@ -230,24 +370,25 @@ class FreqFusion(nn.Module):
             if self.use_high_pass:
                 mask_hr = self.content_encoder2(both)
 
-        mask_lr = self._normalize(mask_lr, kl, self.hamming_lowpass)
+        if kernel_lr is None:
+            kernel_lr = self._normalize(mask_lr, kl, self.hamming_lowpass)
         if self.semi_conv:
-            lr_out = carafe(lr_feat, mask_lr, kl, g, 2)
+            lr_out = self._carafe(lr_feat, kernel_lr, kl, 2)
         else:
             ac = None if self.upsample_mode == "nearest" else self.align_corners
             lr_up = F.interpolate(lr_feat, size=hr_feat.shape[-2:], mode=self.upsample_mode,
                                   align_corners=ac)
-            lr_out = carafe(lr_up, mask_lr, kl, g, 1)
+            lr_out = self._carafe(lr_up, kernel_lr, kl, 1)
 
         hr_out = hr_feat
         if self.use_high_pass:
-            mask_hr = self._normalize(mask_hr, kh, self.hamming_highpass)
-            hr_hf = hr_feat - carafe(hr_feat, mask_hr, kh, g, 1)
+            lp = self._carafe(hr_feat, self._normalize(mask_hr, kh, self.hamming_highpass), kh, 1)
+            hr_hf = hr_feat - lp
             hr_out = hr_hf + hr_feat if self.hr_residual else hr_hf
 
         if self.feature_resample:
             lr_out = self.dysampler(hr_x=hr_c, lr_x=lr_c, feat2sample=lr_out)
-        return mask_lr, hr_out, lr_out
+        return kernel_lr, hr_out, lr_out
 
     def extra_repr(self) -> str:
         s = (f"hr_channels={self.hr_channels}, lr_channels={self.lr_channels}, "

@@ -5,7 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._validate import check_choice, check_tensor, shape_str
+from .._validate import (check_bool, check_choice, check_odd_kernel, check_positive_int,
+                         check_tensor, shape_str)
 from ..functional.offsets import init_offsets, sample_with_offsets
 from ..functional.similarity import local_similarity
 
@@ -42,13 +43,19 @@ class LocalSimGuidedSampler(nn.Module):
                  use_direct_scale: bool = True, kernel_size: int = 1, local_window: int = 3,
                  sim_type: str = "cos", norm: bool = True, direction_feat: str = "sim_concat"):
         super().__init__()
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(groups, "groups")
         if scale != 2:
             raise ValueError(f"scale must be 2 (the only value the official sampler supports), got {scale!r}")
         check_choice(style, "style", ["lp"])
         check_choice(sim_type, "sim_type", ["cos"])
         check_choice(direction_feat, "direction_feat", ["sim_concat", "sim"])
-        if groups < 1 or in_channels < groups or in_channels % groups:
-            raise ValueError(f"in_channels ({in_channels}) must be a positive multiple of groups ({groups})")
+        check_odd_kernel(kernel_size, "kernel_size")
+        check_odd_kernel(local_window, "local_window")
+        check_bool(use_direct_scale, "use_direct_scale")
+        check_bool(norm, "norm")
+        if in_channels % groups:
+            raise ValueError(f"in_channels ({in_channels}) must be a multiple of groups ({groups})")
         if norm and in_channels % 8:
             raise ValueError(f"in_channels ({in_channels}) must be divisible by 8 for "
                              f"GroupNorm(in_channels // 8) when norm=True")

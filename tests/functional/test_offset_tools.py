@@ -133,3 +133,16 @@ def test_sample_with_offsets_positions_in_float32_for_half_offsets():
     xb = torch.randn(1, 4, 6, 8).bfloat16()
     got = sample_with_offsets(xb, init_offsets(2, dtype=torch.bfloat16).expand(1, -1, 3, 4), 2)
     assert got.dtype == torch.bfloat16 and torch.equal(got, xb)
+
+
+def test_nan_offsets_give_nan_samples_not_a_border_pixel():
+    """grid_sample clamps a NaN position to the border; sample_with_offsets keeps it NaN."""
+    x = torch.randn(1, 4, 6, 8)
+    off = init_offsets(2).expand(1, -1, 3, 4).clone()
+    off[0, 0, 1, 2] = float("nan")   # x offset of child (0, 0), group 0, LR pixel (1, 2)
+    off[0, 13, 0, 0] = float("inf")  # y offset of child (0, 1), group 1, LR pixel (0, 0)
+    out = sample_with_offsets(x, off, groups=2)
+    bad = ~torch.isfinite(out)
+    assert bad[0, :2, 2, 4].all() and bad[0, 2:, 0, 1].all()
+    assert bad.sum() == 4   # two samples x two channels of their group; the rest is untouched
+    torch.testing.assert_close(out[~bad], x[~bad])

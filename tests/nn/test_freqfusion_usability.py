@@ -124,7 +124,7 @@ def test_constructor_errors(kw, msg):
 
 
 def test_channels_must_be_positive_int():
-    with pytest.raises(ValueError, match="hr_channels must be a positive integer"):
+    with pytest.raises(ValueError, match="hr_channels must be an integer >= 1, got 0"):
         FreqFusion(0, 8)
 
 
@@ -147,3 +147,122 @@ def test_use_low_pass_has_no_effect():
     X, Y = torch.randn(1, 8, 6, 6), torch.randn(1, 16, 3, 3)
     for p, q in zip(a(X, Y), b(X, Y)):
         assert torch.equal(p, q)
+
+
+# ---------------------------------------------------------------------------- issue 12: dtypes
+def _rel(a, b):
+    return ((a.float() - b.float()).norm() / b.float().norm()).item()
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.bfloat16, 3e-2), (torch.float16, 5e-3)])
+@pytest.mark.parametrize("resample", [False, True])
+def test_half_precision_modules_return_the_input_dtype(dtype, tol, resample):
+    """Issue 12.11: ``.half()``/``.bfloat16()`` crashed (float CARAFE output into a half conv)."""
+    ff = small(feature_resample=resample)
+    with torch.no_grad():
+        ff.content_encoder.weight.normal_(0, 0.3)
+        ff.content_encoder2.weight.normal_(0, 0.3)
+    X, Y = torch.randn(2, 8, 16, 16), torch.randn(2, 16, 8, 8)
+    ref = ff(X, Y)
+    half = small(feature_resample=resample).to(dtype)
+    half.load_state_dict(ff.state_dict())
+    Xh, Yh = X.to(dtype).requires_grad_(), Y.to(dtype).requires_grad_()
+    out = half(Xh, Yh)
+    for name, a, b in zip(out._fields, out, ref):
+        assert a.dtype == dtype, name
+        assert _rel(a, b) < tol, (name, _rel(a, b))
+    sum(t.float().square().mean() for t in out).backward()
+    assert Xh.grad.dtype == dtype and torch.isfinite(Xh.grad).all()
+    assert all(p.grad is not None and p.grad.dtype == dtype for p in half.parameters())
+
+
+def test_module_and_input_dtypes_must_agree_outside_autocast():
+    with pytest.raises(TypeError, match="FreqFusion's parameters are torch.bfloat16"):
+        small().bfloat16()(torch.randn(1, 8, 4, 4), torch.randn(1, 16, 2, 2))
+
+
+def test_mixed_input_dtypes_are_cast_to_the_autocast_dtype():
+    """Issue 12.12: a bf16 branch and an fp32 branch are accepted under autocast."""
+    ff = small(feature_resample=True)
+    X, Y = torch.randn(2, 8, 16, 16), torch.randn(2, 16, 8, 8)
+    ref = ff(X, Y)
+    Xb = X.bfloat16().requires_grad_()
+    Yf = Y.clone().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ff(Xb, Yf)                      # refused before the fix
+        with pytest.raises(TypeError):        # an unrelated dtype error is still an error
+            small().float()(X.long(), Y)
+    assert all(t.dtype == torch.bfloat16 for t in out)
+    for a, b in zip(out, ref):
+        assert _rel(a, b) < 3e-2
+    sum(t.float().square().mean() for t in out).backward()
+    assert Xb.grad.dtype == torch.bfloat16 and Yf.grad.dtype == torch.float32
+    # outside autocast the same call is refused, naming both dtypes
+    with pytest.raises(TypeError, match="hr_feat has dtype torch.bfloat16 but lr_feat has dtype"):
+        ff(Xb, Yf)
+
+
+# ---------------------------------------------------------------------------- issue 12.13
+@pytest.mark.parametrize("kw,exc,msg", [
+    (dict(feature_resample=True, feature_resample_group=0), ValueError,
+     "feature_resample_group must be an integer >= 1, got 0"),
+    (dict(feature_resample_group=0), ValueError, "feature_resample_group must be an integer >= 1"),
+    (dict(encoder_dilation=0), ValueError, "encoder_dilation must be an integer >= 1, got 0"),
+    (dict(encoder_dilation=1.5), ValueError, "encoder_dilation must be an integer"),
+    (dict(direction_feat="bogus"), ValueError, "direction_feat must be one of"),
+    (dict(compressed_channels=4, feature_resample=True, feature_resample_group=2), ValueError,
+     "compressed_channels (4) must be a multiple of 8"),
+    (dict(compressed_channels=12, feature_resample=True, feature_resample_group=8,
+          feature_resample_norm=False), ValueError,
+     "compressed_channels (12) must be divisible by feature_resample_group (8)"),
+    (dict(compressed_channels=0), ValueError, "compressed_channels must be an integer >= 1"),
+    (dict(up_group=0), ValueError, "up_group must be an integer >= 1"),
+    (dict(hr_residual="no"), TypeError, "hr_residual must be True or False, got 'no'"),
+    (dict(feature_resample=1), TypeError, "feature_resample must be True or False"),
+    (dict(check_finite=None), TypeError, "check_finite must be True or False"),
+])
+def test_every_constructor_argument_is_checked_and_named(kw, exc, msg):
+    kw = {"compressed_channels": 8, **kw}
+    with pytest.raises(exc) as e:
+        FreqFusion(hr_channels=8, lr_channels=16, **kw)
+    assert msg in str(e.value)
+    assert "in_channels" not in str(e.value)  # the sampler's internal name never leaks
+
+
+# ---------------------------------------------------------------------------- issue 12.14
+def test_docstring_documents_every_argument_returns_raises_and_example():
+    import inspect
+    doc = FreqFusion.__doc__
+    args = doc[doc.index("Args:"):doc.index("Returns:")]
+    for name in inspect.signature(FreqFusion.__init__).parameters:
+        if name == "self":
+            continue
+        key = "**kwargs" if name == "kwargs" else name
+        assert f"\n        {key}:" in args, f"{key} is not documented in FreqFusion's Args"
+    for section in ("Returns:", "Raises:", "Example:", "FreqFusionOutput", "NaN"):
+        assert section in doc
+
+
+# ---------------------------------------------------------------------------- issue 12.16
+def test_nan_spreads_only_within_its_image_as_documented():
+    ff = small(feature_resample=True)
+    X, Y = torch.randn(2, 8, 16, 16), torch.randn(2, 16, 8, 8)
+    clean = ff(X, Y)
+    X[1, 0, 5, 5] = float("nan")
+    out = ff(X, Y)
+    for a, b in zip(out, clean):
+        torch.testing.assert_close(a[0], b[0])            # the other image is untouched
+    assert torch.isnan(out.hr_feat[1]).any()
+    assert torch.isnan(out.lr_feat[1]).all()             # GroupNorm statistics spread it
+
+
+def test_check_finite_names_the_input_and_the_output():
+    X, Y = torch.randn(1, 8, 8, 8), torch.randn(1, 16, 4, 4)
+    Y[0, 3, 1, 2] = float("inf")
+    with pytest.raises(ValueError, match=r"lr_feat has 1 non-finite values \(0 NaN, 1 inf\)"):
+        small(check_finite=True)(X, Y)
+    small()(X, Y)  # off by default: no error, no read-back
+    big = torch.full((1, 8, 8, 8), 6e4, dtype=torch.float16)  # 2 * 6e4 overflows float16
+    ff = small(check_finite=True).half()
+    with pytest.raises(ValueError, match=r"FreqFusion output \w+ \(the inputs were finite\)"):
+        ff(big, torch.zeros(1, 16, 4, 4, dtype=torch.float16))
