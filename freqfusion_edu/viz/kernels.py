@@ -182,12 +182,22 @@ def _as_map(x, name: str, channel: int | None = None) -> torch.Tensor:
     return t
 
 
-def _radial_power_panel(ax, profiles: Mapping[str, tuple]) -> None:
-    """Radial power spectra ``{label: (frequencies, power)}`` on a log scale, grey line styles."""
-    n = len(profiles)
-    for i, (lab, (f, p)) in enumerate(profiles.items()):
+def _radial_power_panel(ax, profiles: Mapping[str, tuple], reference: str | None = None) -> None:
+    """Radial power spectra ``{label: (frequencies, power)}`` on a log scale, grey line styles.
+
+    ``reference`` (e.g. ``"target"``) is drawn as a wide, light band *under* the other lines, so
+    a curve that follows it closely stays visible on top instead of hiding beneath it.
+    """
+    others = [lab for lab in profiles if lab != reference]
+    n = len(others)
+    for lab, (f, p) in profiles.items():
         v = _np(p)
-        ax.plot(_np(f), np.where(v > 0, v, np.nan), _STYLES[i % 4], lw=1.5,
+        y = np.where(v > 0, v, np.nan)
+        if lab == reference:
+            ax.plot(_np(f), y, "-", lw=5, color="0.8", zorder=1, label=f"{lab} (wide band)")
+            continue
+        i = others.index(lab)
+        ax.plot(_np(f), y, _STYLES[i % 4], lw=1.5, zorder=3,
                 color=str(0.05 + 0.6 * i / max(n - 1, 1)), label=lab)
     ax.set_yscale("log")
     ax.set_xlim(0, 0.5)
@@ -385,7 +395,8 @@ def plot_pixel_kernel(background, kernel: torch.Tensor, row: int, col: int, scal
 
 def plot_upsampler_comparison(maps: Mapping[str, object], target=None, channel: int = 0,
                               num_bins: int | None = None, cutoff: float = 0.25,
-                              title: str | None = None, col_width: float = 2.6):
+                              title: str | None = None, col_width: float = 2.6,
+                              subject: str | None = None):
     r"""Upsampled maps compared in space (top row) and in frequency (bottom row), with their
     radial power profiles and errors.
 
@@ -398,10 +409,14 @@ def plot_upsampler_comparison(maps: Mapping[str, object], target=None, channel: 
         num_bins: rings of the radial profiles. cutoff: radial frequency (cycles/pixel) for the
             high-frequency energy share printed under each spectrum.
         title: figure title.
+        subject: what the maps are, e.g. ``"scene 0"``: the numbers panel then says that its
+            numbers belong to that map alone (not to an average over a data set).
 
     Returns:
         a Figure with 2 rows and ``len(maps) (+1 with target) + 1`` columns; the last column
-        holds the radial power profiles (top) and the numbers (bottom).
+        holds the radial power profiles (top, the target as a wide light band under the other
+        curves) and the numbers (bottom): MSE and energy share over all channels of the maps
+        drawn, while the images show only ``channel``.
     """
     if not isinstance(maps, Mapping) or not maps:
         raise ValueError(f"maps must be a non-empty dict {{label: map}}, got {type(maps).__name__}")
@@ -441,13 +456,15 @@ def plot_upsampler_comparison(maps: Mapping[str, object], target=None, channel: 
         profiles[lab] = radial_profile(power_spectrum(t).mean(0), num_bins)
         lines.append(f"{lab:>10}: HF {hf:6.2%}" + (f"  MSE {float((t - tgt).pow(2).mean()):.2e}"
                                                    if tgt is not None and lab != "target" else ""))
-    _radial_power_panel(axes[0, n], profiles)
+    _radial_power_panel(axes[0, n], profiles, reference="target" if tgt is not None else None)
     axes[1, n].axis("off")
-    axes[1, n].text(0.0, 0.95, f"energy share above {cutoff:g}\ncycles/pixel (DC excluded)\n\n"
+    whose = (f"numbers for {subject} only,\n" if subject else "numbers for these maps,\n") + \
+        f"all {shape[0]} channel(s) (images: ch {channel})\n\n"
+    axes[1, n].text(0.0, 0.95, whose + f"HF: energy share above {cutoff:g}\ncycles/pixel (DC excluded)\n\n"
                     + "\n".join(lines), va="top", family="monospace", fontsize=7,
                     transform=axes[1, n].transAxes)
-    if title:
-        fig.suptitle(title)
+    if title or subject:
+        fig.suptitle(f"{title or ''}{' (' + subject + ')' if subject else ''}")
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -101,6 +101,25 @@ def test_upsampler_comparison_computes_errors():
         plot_upsampler_comparison({"a": t, "b": t[:, :8]})
 
 
+def test_upsampler_comparison_says_whose_numbers_and_keeps_a_curve_near_the_target_visible():
+    """Chapter 03 (issue 13 item 17): the figure's numbers are for one scene, beside a table of
+    averages, and the ALPF curve (almost the target's) hid under the target line."""
+    t = torch.zeros(2, 16, 16)
+    t[:, :, 8:] = 1
+    fig = plot_upsampler_comparison({"near": t + 0.01, "far": t.roll(3, -1)}, target=t,
+                                    subject="scene 0", channel=1)
+    assert "(scene 0)" in fig._suptitle.get_text()
+    text = " ".join(x.get_text() for ax in fig.axes for x in ax.texts)
+    assert "numbers for scene 0 only" in text and "all 2 channel(s) (images: ch 1)" in text
+    lines = {l.get_label(): l for l in fig.axes[3].lines}   # the radial power panel
+    assert set(lines) == {"target (wide band)", "near", "far"}
+    band, near = lines["target (wide band)"], lines["near"]
+    assert band.get_linewidth() > 2 * near.get_linewidth() and band.get_zorder() < near.get_zorder()
+    # without a subject the panel does not claim one
+    fig2 = plot_upsampler_comparison({"near": t + 0.01}, target=t)
+    assert "numbers for these maps" in " ".join(x.get_text() for ax in fig2.axes for x in ax.texts)
+
+
 def test_lowpass_highpass_responses_and_highpass_view():
     lp = kernel_normalizer(torch.zeros(1, 9, 1, 1), 3, hamming2d(3)).view(3, 3)
     fig = plot_lowpass_highpass_responses(lp)
