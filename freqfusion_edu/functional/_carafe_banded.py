@@ -13,9 +13,7 @@ Shapes below: ``b = N`` (batch), ``g`` groups, ``cg = C / G``, ``r = k // 2``, `
    output elements, so the band being accumulated stays in the caches while all ``k*k`` taps are
    added to it; elsewhere (CUDA, meta) the whole tensor is one band, so a call issues a fixed
    number of ops whatever the size (each op is a kernel launch there).
-3. Backward recomputes ``xw`` and walks the same bands. Per tap: the mask gradient is the channel
-   sum of ``grad * tap``; the input gradient accumulates ``grad * mask`` into a width-upsampled
-   buffer that is summed back over the ``s`` repeated columns at the end.
+3. Backward recomputes ``xw`` and walks the bands once for both gradients (see :func:`backward`).
 
 Nothing here is called directly by users: :func:`freqfusion_edu.functional.carafe.carafe` checks
 the arguments and dispatches here through the registered op.
@@ -83,34 +81,62 @@ def _grad_view(grad_out: torch.Tensor, shape) -> torch.Tensor:
         return grad_out.reshape(shape)
 
 
+# Backward bands on the CPU: twice the forward's output elements, but at most 1/8 of the output
+# (the two band buffers then add at most about 0.3 outputs to the peak). Measured on the 2-core
+# EPYC with 1 thread: larger bands than v1's (a quarter of the forward's) halve the backward's
+# time, because each of the 3 k*k ops per band costs a fixed dispatch overhead; 1/4 of the output
+# was a little faster still for small maps but put the peak at 3x the output.
+_BACKWARD_BAND_FACTOR = 2.0
+_BACKWARD_MAX_SHARE = 8
+
+
 def backward(grad_out: torch.Tensor, x: torch.Tensor | None, m: torch.Tensor | None, k: int,
              g: int, s: int, need_x: bool = True, need_m: bool = True):
     """Gradients ``(grad_x, grad_m)`` of CARAFE (``None`` where not needed).
 
     ``x`` is needed only for the mask gradient and ``m`` only for the input gradient; the
-    other may be ``None``.
+    other may be ``None``. One sweep over the bands computes both. Per band and tap:
+
+    * mask gradient: ``sum_c(grad * tap)``, one product into a reused band buffer and one
+      channel sum written into ``grad_m``;
+    * input gradient: one ``addcmul_`` of ``grad * mask`` into a band buffer laid out like the
+      output (``(cg, R + 2r, s, Wp)``, so every tap's update is one contiguous full-band op,
+      where a width-upsampled buffer needs ``s`` half-size ones); once per band its ``s x s``
+      children are added onto their input pixel in the padded input gradient.
+
+    On the CPU the bands hold ``_BACKWARD_BAND_FACTOR`` times the forward's output elements,
+    but at most ``1 / _BACKWARD_MAX_SHARE`` of the output, so the two band buffers stay a small
+    part of the peak; elsewhere the whole tensor is one band.
+    
     """
     n, c, H, W = grad_out.shape
     h, w = H // s, W // s
     cg, r = c // g, k // 2
+    Wp = (w + 2 * r) * s
     g6 = _grad_view(grad_out, (n, g, cg, h, s, W))
+    band = band_elements(grad_out.device)
+    if band is not None:
+        band = max(1, min(int(band * _BACKWARD_BAND_FACTOR),
+                          grad_out.numel() // _BACKWARD_MAX_SHARE))
+    rows = list(_bands(h, n * c * s * W, band))
+    rmax = max((i1 - i0 for i0, i1 in rows), default=0)
     if need_m:
-        xw = _widen(x.contiguous(), k, s).view(n, g, cg, h + 2 * r, -1)
+        xw = _widen(x.contiguous(), k, s).view(n, g, cg, h + 2 * r, Wp)
         grad_m = grad_out.new_empty(n, g * k * k, H, W)
         gm6 = grad_m.view(n, g, k * k, h, s, W)
+        prod = grad_out.new_empty(n, g, cg, rmax, s, W)
     if need_x:
         m6 = m.contiguous().view(n, g, k * k, h, s, W)
-        gxw = grad_out.new_zeros(n, g, cg, h + 2 * r, (w + 2 * r) * s)
-    band = band_elements(grad_out.device)
-    # On the CPU: quarter-size bands, ``prod`` below is a band-sized buffer, reused by every tap.
-    rows = [(i0, i1) for i0, i1 in _bands(h, 4 * n * c * s * W, None if band is None else band)]
-    prod = None
-    if need_m:
-        rmax = max(i1 - i0 for i0, i1 in rows) if rows else 0
-        prod = grad_out.new_empty(n, g, cg, rmax, s, W)
+        gxp = grad_out.new_zeros(n, g, cg, h + 2 * r, w + 2 * r)  # padded input gradient
+        buf = grad_out.new_empty(n, g, cg, rmax + 2 * r, s, Wp)   # one band, output layout
     for i0, i1 in rows:
-        go = g6[:, :, :, i0:i1]                                                    # (b,g,cg,R,s,W)
-        p = prod[:, :, :, :i1 - i0] if need_m else None
+        R = i1 - i0
+        go = g6[:, :, :, i0:i1]                                  # (b,g,cg,R,s,W)
+        if need_m:
+            p = prod[:, :, :, :R]
+        if need_x:
+            bx = buf[:, :, :, :R + 2 * r]
+            bx.zero_()
         for ky in range(k):
             for kx in range(k):
                 t = ky * k + kx
@@ -119,12 +145,17 @@ def backward(grad_out: torch.Tensor, x: torch.Tensor | None, m: torch.Tensor | N
                     torch.mul(go, src, out=p)
                     torch.sum(p, dim=2, out=gm6[:, :, t, i0:i1])
                 if need_x:
-                    dst = gxw[:, :, :, i0 + ky:i1 + ky, kx * s:kx * s + W]       # (b,g,cg,R,W)
-                    for a in range(s):
-                        dst.addcmul_(go[:, :, :, :, a], m6[:, :, None, t, i0:i1, a])
+                    bx[:, :, :, ky:ky + R, :, kx * s:kx * s + W].addcmul_(
+                        go, m6[:, :, None, t, i0:i1])
+        if need_x:  # child (a, b) of every parent back onto the parent's input pixel
+            dst = gxp[:, :, :, i0:i1 + 2 * r]
+            bv = bx.view(n, g, cg, R + 2 * r, s, w + 2 * r, s)
+            for a in range(s):
+                for b in range(s):
+                    dst += bv[:, :, :, :, a, :, b]
     grad_x = None
-    if need_x:  # fold the s repeated columns back and drop the padding, in one reduction
-        grad_x = gxw.view(n, c, h + 2 * r, w + 2 * r, s)[:, :, r:r + h, r:r + w].sum(-1)
+    if need_x:  # drop the padding
+        grad_x = gxp.view(n, c, h + 2 * r, w + 2 * r)[:, :, r:r + h, r:r + w].contiguous()
     return grad_x, (grad_m if need_m else None)
 
 

@@ -41,6 +41,13 @@ def test_every_band_size_matches_reference(monkeypatch, band, case):
     _check(*case)
 
 
+@pytest.mark.parametrize("case", CASES[:3])
+def test_whole_tensor_band_matches_reference(monkeypatch, case):
+    # the sizing used off the CPU (CUDA, meta): one band, forward and backward
+    monkeypatch.setattr(banded, "band_elements", lambda device: None)
+    _check(*case)
+
+
 def test_bands_really_split_the_rows(monkeypatch):
     monkeypatch.setattr(banded, "_BAND_ELEMENTS", 3 * 40)
     # rows of 40 output elements -> bands of 3 LR rows
