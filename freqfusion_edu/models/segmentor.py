@@ -105,40 +105,62 @@ def _no_decay(name: str, p: torch.Tensor) -> bool:
 
 
 def param_groups(model: nn.Module, lr: float, weight_decay: float,
-                 head_lr_mult: float = 10.0) -> list[dict]:
-    """Optimizer parameter groups of the SegFormer recipe.
+                 head_lr_mult: float = 10.0, fusion_lr_mult: float | None = None) -> list[dict]:
+    """Optimizer parameter groups of the SegFormer recipe, with an optional rate for the fusion.
 
     The decode head trains with ``lr * head_lr_mult``; norms, biases (every 1-D parameter) and
     ``pos_block`` parameters get no weight decay. Parameters with ``requires_grad=False`` are
     left out. A DDP-wrapped model (``.module``) is unwrapped.
 
+    ``fusion_lr_mult`` gives the head's FreqFusion modules (parameters under
+    ``head.freqfusions.``) their own rate ``lr * fusion_lr_mult`` (``None``: the head's). The
+    official recipes train them with the head (lr 6e-5 x 10); a small network trained from scratch
+    at a high base rate needs it lower: in chapter 07's toy task, at ``lr * 10 = 0.04`` the ALPF
+    kernel logits and the sampler offsets run away (kernels collapse to one tap, offsets leave
+    the map; ``results/ch07_diagnosis.md``).
+
     Args:
         model: a :class:`Segmentor` (parameters under ``head.`` are the head's).
         lr, weight_decay: base values.
         head_lr_mult: learning-rate multiplier of the head.
+        fusion_lr_mult: learning-rate multiplier of the head's FreqFusion modules, or ``None``.
 
     Returns:
-        Up to four dicts ``{'name', 'params', 'lr', 'weight_decay'}`` (empty groups dropped):
-        ``backbone``, ``backbone_no_decay``, ``head``, ``head_no_decay``; pass them to
-        ``torch.optim.AdamW``.
+        Up to six dicts ``{'name', 'params', 'lr', 'weight_decay'}`` (empty groups dropped):
+        ``backbone``, ``backbone_no_decay``, ``head``, ``head_no_decay`` and, with
+        ``fusion_lr_mult``, ``fusion``, ``fusion_no_decay``; pass them to ``torch.optim.AdamW``.
+
+    Raises:
+        ValueError: ``lr``, ``head_lr_mult`` or ``fusion_lr_mult`` not positive.
 
     Example:
         >>> m = build_segmentor("tiny", num_classes=3, embed_dim=16)
         >>> [(g["name"], g["lr"], g["weight_decay"]) for g in param_groups(m, 1e-3, 0.01)]
         [('backbone', 0.001, 0.01), ('backbone_no_decay', 0.001, 0.0), ('head', 0.01, 0.01), ('head_no_decay', 0.01, 0.0)]
+        >>> m = build_segmentor("tiny", fusion="freqfusion", num_classes=3, embed_dim=16)
+        >>> [(g["name"], g["lr"]) for g in param_groups(m, 1e-3, 0.01, fusion_lr_mult=1.0)][2:]
+        [('head', 0.01), ('head_no_decay', 0.01), ('fusion', 0.001), ('fusion_no_decay', 0.001)]
     """
+    for name, value in (("lr", lr), ("head_lr_mult", head_lr_mult)):
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+    if fusion_lr_mult is not None and not fusion_lr_mult > 0:
+        raise ValueError(f"fusion_lr_mult must be > 0 or None, got {fusion_lr_mult!r}")
     model = getattr(model, "module", model)
-    groups = {k: [] for k in ("backbone", "backbone_no_decay", "head", "head_no_decay")}
+    keys = ("backbone", "backbone_no_decay", "head", "head_no_decay", "fusion", "fusion_no_decay")
+    groups = {k: [] for k in keys}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         part = "head" if name.startswith("head.") else "backbone"
+        if fusion_lr_mult is not None and name.startswith("head.freqfusions."):
+            part = "fusion"
         groups[part + ("_no_decay" if _no_decay(name, p) else "")].append(p)
+    mults = {"backbone": 1.0, "head": head_lr_mult, "fusion": fusion_lr_mult}
     out = []
     for key, params in groups.items():
         if not params:
             continue
-        mult = head_lr_mult if key.startswith("head") else 1.0
-        out.append({"name": key, "params": params, "lr": lr * mult,
+        out.append({"name": key, "params": params, "lr": lr * mults[key.split("_")[0]],
                     "weight_decay": 0.0 if key.endswith("no_decay") else weight_decay})
     return out

@@ -105,3 +105,32 @@ def test_build_errors():
         build_segmentor("tiny", "fpn", "carafe")
     with pytest.raises(ValueError, match="images must be a 4-D"):
         _model("fpn", "bilinear")(torch.randn(3, 32, 32))
+
+
+def test_param_groups_fusion_lr_mult_moves_only_freqfusion_params():
+    m = build_segmentor("tiny", "segformer", "freqfusion", num_classes=3, embed_dim=16)
+    plain = {g["name"]: g for g in param_groups(m, 1e-3, 0.01, head_lr_mult=10.0)}
+    split = {g["name"]: g for g in param_groups(m, 1e-3, 0.01, head_lr_mult=10.0, fusion_lr_mult=0.5)}
+    assert set(plain) == {"backbone", "backbone_no_decay", "head", "head_no_decay"}
+    assert split["fusion"]["lr"] == pytest.approx(5e-4) and split["head"]["lr"] == pytest.approx(1e-2)
+    assert split["fusion_no_decay"]["weight_decay"] == 0.0 and split["fusion"]["weight_decay"] == 0.01
+    ff_ids = {id(p) for n, p in m.named_parameters() if n.startswith("head.freqfusions.")}
+    got = {id(p) for g in ("fusion", "fusion_no_decay") for p in split[g]["params"]}
+    assert got == ff_ids and len(ff_ids) > 0
+    # every parameter is in exactly one group, with or without the split
+    for groups in (plain, split):
+        ids = [id(p) for g in groups.values() for p in g["params"]]
+        assert len(ids) == len(set(ids)) == sum(1 for _ in m.parameters())
+    # a bilinear head has no FreqFusion modules: no fusion group appears
+    b = build_segmentor("tiny", "segformer", "bilinear", num_classes=3, embed_dim=16)
+    assert "fusion" not in {g["name"] for g in param_groups(b, 1e-3, 0.01, fusion_lr_mult=0.5)}
+
+
+@pytest.mark.parametrize("kw, match", [({"fusion_lr_mult": 0.0}, "fusion_lr_mult must be > 0"),
+                                       ({"head_lr_mult": -1.0}, "head_lr_mult must be > 0"),
+                                       ({"lr": 0.0}, "lr must be > 0")])
+def test_param_groups_reject_bad_rates(kw, match):
+    m = build_segmentor("tiny", "segformer", "freqfusion", num_classes=3, embed_dim=16)
+    args = {"lr": 1e-3, "weight_decay": 0.01, **kw}
+    with pytest.raises(ValueError, match=match):
+        param_groups(m, **args)
