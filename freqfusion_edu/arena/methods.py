@@ -9,9 +9,10 @@ upsample-and-add of an FPN-style decoder that keeps its convolutions.
 Methods (:data:`METHODS`):
 
 * ``nearest``, ``bilinear``: ``interpolate(lr) + hr`` (``bilinear`` is plain bilinear-and-add).
-* ``bilinear+conv``: the *capacity control*: bilinear-and-add followed by a residual block of
-  two 3x3 convolutions whose width is chosen so it holds as many parameters as ``freqfusion``.
-  If FreqFusion only wins by having more weights, this control wins too.
+* ``bilinear+conv``: the *capacity control*: bilinear-and-add followed by the decoder's own 3x3
+  convolutions made *wider* (:func:`decoder_width`), so that the network holds as many extra
+  parameters as ``freqfusion`` adds, with the same depth and receptive field. If FreqFusion only
+  wins by having more weights, this control wins too.
 * ``deconv`` (transposed convolution), ``pixelshuffle``, ``carafe`` (kernels from the
   low-resolution map only) and ``dysample`` (a point sampler): learned upsamplers from
   :mod:`freqfusion_edu.nn.upsamplers`, followed by ``+ hr``.
@@ -35,8 +36,8 @@ from ..nn.freqfusion import FreqFusion
 from ..nn.upsamplers import (CARAFEUpsampler, DySampleUpsampler, InterpolateUpsampler,
                              PixelShuffleUpsampler, TransposedConvUpsampler)
 
-__all__ = ["ArenaError", "METHODS", "MethodSpec", "Fuser", "UpsampleAddFuser", "FreqFusionFuser",
-           "build_fuser", "check_methods", "count_params", "capacity_width"]
+__all__ = ["ArenaError", "freqfusion_params", "METHODS", "MethodSpec", "Fuser", "UpsampleAddFuser", "FreqFusionFuser",
+           "build_fuser", "check_methods", "count_params", "decoder_params", "decoder_width"]
 
 
 class ArenaError(FreqFusionEduError, ValueError):
@@ -69,7 +70,7 @@ class Fuser(nn.Module):
 
 
 class UpsampleAddFuser(Fuser):
-    """``upsampler(lr) + hr``, then optionally ``x + refine(x)`` (the capacity control).
+    """``upsampler(lr) + hr``.
 
     Example:
         >>> f = UpsampleAddFuser(4, InterpolateUpsampler("nearest"))
@@ -78,22 +79,13 @@ class UpsampleAddFuser(Fuser):
         True
     """
 
-    def __init__(self, channels: int, upsampler: nn.Module, refine_width: int = 0):
+    def __init__(self, channels: int, upsampler: nn.Module):
         super().__init__(channels)
         self.upsampler = upsampler
-        self.refine_width = refine_width
-        self.refine = None
-        if refine_width:
-            self.refine = nn.Sequential(
-                nn.Conv2d(channels, refine_width, 3, padding=1), nn.ReLU(inplace=True),
-                nn.Conv2d(refine_width, channels, 3, padding=1))
 
     def forward(self, hr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
         self._check(hr, lr)
-        x = self.upsampler(lr) + hr
-        if self.refine is not None:
-            x = x + self.refine(x)
-        return x
+        return self.upsampler(lr) + hr
 
 
 class FreqFusionFuser(Fuser):
@@ -117,34 +109,58 @@ def _ff_kwargs(compressed: int, ahpf: bool, offsets: bool) -> dict:
                 feature_resample=offsets, feature_resample_group=4)
 
 
-def capacity_width(channels: int, target_params: int) -> int:
-    """Width ``m`` of the control's block ``conv3x3(C->m), ReLU, conv3x3(m->C)`` whose
-    parameter count ``18 C m + m + C`` is closest to ``target_params``.
+def decoder_params(channels: int, width: int, convs: int = 3) -> int:
+    """Parameters of the shared decoder: ``convs`` 3x3 convolutions ``C -> w -> ... -> w -> C``
+    (``w = width``; all ``C -> C`` when ``width == channels``), biases included.
 
     Example:
-        >>> capacity_width(16, 289 * 100 + 16)
-        100
+        >>> decoder_params(32, 32), decoder_params(32, 44)
+        (27744, 42888)
+    """
+    if convs == 0:
+        return 0
+    if convs == 1:
+        return 9 * channels * channels + channels
+    return (9 * channels * width + width) + (convs - 2) * (9 * width * width + width) \
+        + (9 * width * channels + channels)
+
+
+def decoder_width(channels: int, extra_params: int, convs: int = 3) -> int:
+    """Hidden width ``w >= C`` of the decoder whose parameter count exceeds the plain ``C``-wide
+    decoder's by the amount closest to ``extra_params`` (what the capacity control spends).
+
+    Example:
+        >>> decoder_width(32, 0), decoder_width(32, 42888 - 27744)
+        (32, 44)
     """
     check_positive_int(channels, "channels")
-    return max(1, round((target_params - channels) / (18 * channels + 1)))
+    if convs < 2:
+        raise ValueError(f"convs must be >= 2 for a decoder with a hidden width, got {convs!r}")
+    base = decoder_params(channels, channels, convs)
+    best, w = channels, channels
+    while decoder_params(channels, w, convs) - base <= extra_params:
+        best = w
+        w += 1
+    over = decoder_params(channels, w, convs) - base - extra_params
+    under = extra_params - (decoder_params(channels, best, convs) - base)
+    return w if over < under else best
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method of the arena: its name, a one-line description and a builder ``(C, C_m) -> Fuser``."""
+    """A method of the arena: its name, a one-line description, a builder ``(C, C_m) -> Fuser``,
+    its family (for colours) and whether it widens the decoder (the capacity control)."""
 
     name: str
     description: str
     build: Callable[[int, int], Fuser]
     family: str
+    widens_decoder: bool = False
 
 
-def _ff_params(channels: int, compressed: int) -> int:
+def freqfusion_params(channels: int, compressed: int) -> int:
+    """Parameters of the full ``freqfusion`` fuser: what the capacity control spends."""
     return count_params(FreqFusionFuser(channels, **_ff_kwargs(compressed, True, True)))
-
-
-def _capacity_control(c: int, m: int) -> Fuser:
-    return UpsampleAddFuser(c, InterpolateUpsampler("bilinear"), capacity_width(c, _ff_params(c, m)))
 
 
 METHODS: dict[str, MethodSpec] = {s.name: s for s in [
@@ -152,8 +168,10 @@ METHODS: dict[str, MethodSpec] = {s.name: s for s in [
                lambda c, m: UpsampleAddFuser(c, InterpolateUpsampler("nearest")), "fixed"),
     MethodSpec("bilinear", "bilinear upsampling, then + hr (plain bilinear-and-add)",
                lambda c, m: UpsampleAddFuser(c, InterpolateUpsampler("bilinear")), "fixed"),
-    MethodSpec("bilinear+conv", "bilinear-and-add, then a residual block of two 3x3 convs holding "
-               "freqfusion's parameter count (capacity control)", _capacity_control, "control"),
+    MethodSpec("bilinear+conv", "bilinear-and-add, then the decoder's 3x3 convs widened to hold "
+               "freqfusion's extra parameters (capacity control)",
+               lambda c, m: UpsampleAddFuser(c, InterpolateUpsampler("bilinear")), "control",
+               widens_decoder=True),
     MethodSpec("deconv", "4x4 stride-2 transposed conv, then + hr",
                lambda c, m: UpsampleAddFuser(c, TransposedConvUpsampler(c)), "learned"),
     MethodSpec("pixelshuffle", "3x3 conv to 4C channels + pixel shuffle, then + hr",
@@ -204,8 +222,9 @@ def build_fuser(name: str, channels: int, compressed_channels: int = 32) -> Fuse
         >>> f = build_fuser("freqfusion", 16)
         >>> tuple(f(torch.randn(1, 16, 8, 8), torch.randn(1, 16, 4, 4)).shape)
         (1, 16, 8, 8)
-        >>> abs(count_params(build_fuser("bilinear+conv", 16)) / count_params(f) - 1) < 0.01
-        True
+
+    The capacity control's fuser is plain bilinear-and-add; its extra parameters live in the
+    decoder (``METHODS["bilinear+conv"].widens_decoder``, see :func:`decoder_width`).
     """
     check_methods([name])
     check_positive_int(channels, "channels")

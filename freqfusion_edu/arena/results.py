@@ -25,7 +25,7 @@ from pathlib import Path
 from .methods import ArenaError
 
 __all__ = ["load_results", "save_results", "check_compatible", "summarize", "format_table",
-           "verdict", "machine_description", "git_commit", "METRICS"]
+           "verdict", "per_class_summary", "pareto_front", "machine_description", "git_commit", "METRICS"]
 
 #: Metrics summarised per method: (key, column title, format).
 METRICS = (("miou", "mIoU", "{:.1f}"), ("boundary_iou", "bIoU", "{:.1f}"),
@@ -126,6 +126,56 @@ def verdict(summary: dict, a: str, b: str, metric: str = "boundary_iou") -> str:
     if mb - ma > sa + sb:
         return "worse"
     return "within spread"
+
+
+def per_class_summary(rows: list[dict], class_names, key: str = "iou_per_class",
+                      methods: list[str] | None = None) -> dict:
+    """``{method: {class name: (mean, spread)}}`` of a per-class metric over seeds.
+
+    ``key`` is ``'iou_per_class'`` or ``'biou_per_class'`` (values in %, ``None`` where a class
+    is absent); a class absent from every seed gets ``(nan, nan)``.
+
+    Example:
+        >>> rows = [{"method": "a", "iou_per_class": [10.0, None]},
+        ...         {"method": "a", "iou_per_class": [20.0, None]}]
+        >>> d = per_class_summary(rows, ["sky", "pole"])["a"]
+        >>> d["sky"][0], math.isnan(d["pole"][0])
+        (15.0, True)
+    """
+    if key not in ("iou_per_class", "biou_per_class"):
+        raise ValueError(f"key must be 'iou_per_class' or 'biou_per_class', got {key!r}")
+    order = methods or list(dict.fromkeys(r["method"] for r in rows))
+    out = {}
+    for m in order:
+        vals = [r[key] for r in rows if r["method"] == m]
+        if vals:
+            out[m] = {c: _mean_std([v[i] for v in vals]) for i, c in enumerate(class_names)}
+    return out
+
+
+def pareto_front(summary: dict, metric: str = "boundary_iou", cost: str = "rel_time") -> list[str]:
+    """Methods no other method dominates (at least as good on ``metric`` *and* at most as costly,
+    strictly better on one), by mean values; ``cost`` is ``'rel_time'`` or ``'params'``.
+
+    Example:
+        >>> s = {"a": {"b": (50, 1), "rel_time": (1.0, 0)}, "b": {"b": (55, 1), "rel_time": (2.0, 0)},
+        ...      "c": {"b": (52, 1), "rel_time": (3.0, 0)}}
+        >>> pareto_front(s, "b")
+        ['a', 'b']
+    """
+    def val(m, key):
+        v = summary[m][key]
+        return float(v[0] if isinstance(v, tuple) else v)
+
+    front = []
+    for m in summary:
+        dominated = any(
+            val(o, metric) >= val(m, metric) and val(o, cost) <= val(m, cost)
+            and (val(o, metric) > val(m, metric) or val(o, cost) < val(m, cost))
+            for o in summary if o != m)
+        if not dominated:
+            front.append(m)
+    return front
 
 
 def format_table(summary: dict) -> str:

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from .._validate import check_positive_int
 from ..data.scenes import CLASS_NAMES, features_from_scene, make_scene_batch
 from ..metrics import BoundaryIoU, ConfusionMatrix, feature_similarity
-from .methods import build_fuser, check_methods, count_params
+from .methods import (METHODS, build_fuser, check_methods, count_params, decoder_width,
+                      freqfusion_params)
 
 __all__ = ["ArenaSettings", "QUICK", "FULL", "settings_for", "ArenaData", "make_arena_data",
            "ArenaNet", "build_net", "train_method", "TrainedMethod", "evaluate_net",
@@ -50,11 +51,11 @@ class ArenaSettings:
     """
 
     mode: str = "full"
-    size: int = 64                 # scenes are size x size pixels
+    size: int = 48                 # scenes are size x size pixels
     train_scenes: int = 64
     val_scenes: int = 32
-    channels: int = 16             # C of hr, lr and the decoder
-    compressed_channels: int = 32  # C_m of FreqFusion's / CARAFE's kernel predictors
+    channels: int = 32             # C of hr, lr and the decoder
+    compressed_channels: int = 8   # C_m of FreqFusion's / CARAFE's kernel predictors, (C + C) // 8
     decoder_convs: int = 3
     feature_noise: float = 0.2     # noise std of the class embeddings before pooling
     steps: int = 300
@@ -67,7 +68,7 @@ class ArenaSettings:
         for name in ("size", "train_scenes", "val_scenes", "channels", "compressed_channels",
                      "steps", "batch_size", "timing_reps", "threads"):
             check_positive_int(getattr(self, name), name)
-        check_positive_int(self.decoder_convs, "decoder_convs", 0)
+        check_positive_int(self.decoder_convs, "decoder_convs", 2)
         if self.size % 8 or self.size < 32:
             raise ValueError(f"size must be a multiple of 8 and >= 32, got {self.size!r}")
         if self.compressed_channels % 8:
@@ -137,7 +138,7 @@ def make_arena_data(settings: ArenaSettings) -> ArenaData:
     Example:
         >>> d = make_arena_data(QUICK)
         >>> tuple(d.train_images.shape), tuple(d.train_coarse.shape), tuple(d.val_labels.shape)
-        ((8, 3, 32, 32), (8, 16, 8, 8), (4, 32, 32))
+        ((8, 3, 32, 32), (8, 32, 8, 8), (4, 32, 32))
     """
     size = (settings.size, settings.size)
     xi, yi = make_scene_batch(settings.train_scenes, size, seed=0)
@@ -152,14 +153,17 @@ class ArenaNet(nn.Module):
     fused feature :math:`(N, C, H/2, W/2)` (the one IntraSim and the margin are measured on).
     """
 
-    def __init__(self, fuser: nn.Module, channels: int, num_classes: int, decoder_convs: int = 3):
+    def __init__(self, fuser: nn.Module, channels: int, num_classes: int, decoder_convs: int = 3,
+                 decoder_width: int | None = None):
         super().__init__()
         c = channels
+        w = decoder_width or c
         self.guide = nn.Sequential(nn.Conv2d(3, c, 3, stride=2, padding=1), nn.ReLU(inplace=True),
                                    nn.Conv2d(c, c, 3, padding=1))
         layers: list[nn.Module] = []
-        for _ in range(decoder_convs):
-            layers += [nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True)]
+        widths = [c] + [w] * (decoder_convs - 1) + [c]
+        for i in range(decoder_convs):
+            layers += [nn.Conv2d(widths[i], widths[i + 1], 3, padding=1), nn.ReLU(inplace=True)]
         self.decoder = nn.Sequential(*layers)
         self.classifier = nn.Conv2d(c, num_classes, 1)
         self.fuser = fuser  # built last: the shared parts' init does not depend on the method
@@ -171,12 +175,28 @@ class ArenaNet(nn.Module):
         return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False), fused
 
 
+def _plain_params(settings: ArenaSettings) -> int:
+    """Parameters of the network with plain bilinear-and-add (guide, C-wide decoder, classifier)."""
+    with torch.random.fork_rng():
+        return count_params(ArenaNet(nn.Identity(), settings.channels, len(CLASS_NAMES),
+                                     settings.decoder_convs))
+
+
 def build_net(method: str, settings: ArenaSettings, seed: int) -> ArenaNet:
-    """``ArenaNet`` for ``method``; shared parts are initialised from ``seed`` before the fuser."""
+    """``ArenaNet`` for ``method``; shared parts are initialised from ``seed`` before the fuser.
+
+    The capacity control (``bilinear+conv``) gets a decoder whose hidden convolutions are wide
+    enough to hold ``freqfusion``'s parameters on top of the plain decoder's.
+    """
     check_methods([method])
+    width = None
+    if METHODS[method].widens_decoder:
+        width = decoder_width(settings.channels,
+                              freqfusion_params(settings.channels, settings.compressed_channels),
+                              settings.decoder_convs)
     torch.manual_seed(seed)
     # build the shared parts first with a placeholder, so their init is method-independent
-    net = ArenaNet(nn.Identity(), settings.channels, len(CLASS_NAMES), settings.decoder_convs)
+    net = ArenaNet(nn.Identity(), settings.channels, len(CLASS_NAMES), settings.decoder_convs, width)
     torch.manual_seed(seed + 1_000_003)
     net.fuser = build_fuser(method, settings.channels, settings.compressed_channels)
     return net
@@ -263,7 +283,8 @@ def train_method(method: str, seed: int, settings: ArenaSettings = FULL,
 
     Returns:
         :class:`TrainedMethod` whose ``row`` has ``method``, ``seed``, ``miou``,
-        ``boundary_iou`` (%), ``intra_sim``, ``margin``, ``params`` (the fuser's),
+        ``boundary_iou`` (%), ``intra_sim``, ``margin``, ``params`` (what the method adds to the
+        plain bilinear-and-add network: the fuser's, or the control's wider decoder),
         ``total_params``, ``seconds`` (training wall time), ``final_loss``, ``rel_time``
         (forward+backward time / bilinear's, measured in this call; ``None`` if
         ``time_it=False``), ``iou_per_class`` and ``biou_per_class``.
@@ -303,7 +324,7 @@ def train_method(method: str, seed: int, settings: ArenaSettings = FULL,
     pred = ev.pop("pred")
     row = {"method": method, "seed": seed, "miou": ev["miou"], "boundary_iou": ev["boundary_iou"],
            "intra_sim": ev["intra_sim"], "margin": ev["margin"],
-           "params": count_params(net.fuser), "total_params": count_params(net),
+           "params": count_params(net) - _plain_params(settings), "total_params": count_params(net),
            "seconds": seconds, "rel_time": rel, "final_loss": sum(losses[-10:]) / len(losses[-10:]),
            "iou_per_class": ev["iou_per_class"], "biou_per_class": ev["biou_per_class"]}
     return TrainedMethod(row, net, pred, losses)

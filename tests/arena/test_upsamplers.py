@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from freqfusion_edu.arena.methods import (METHODS, FreqFusionFuser, build_fuser, capacity_width,
-                                          check_methods, count_params)
+from freqfusion_edu.arena.methods import (METHODS, FreqFusionFuser, build_fuser, check_methods,
+                                          count_params, decoder_params, decoder_width)
 from freqfusion_edu.nn.upsamplers import (CARAFEUpsampler, DySampleUpsampler, InterpolateUpsampler,
                                           PixelShuffleUpsampler, TransposedConvUpsampler)
 
@@ -135,11 +135,35 @@ def test_fixed_methods_are_upsample_and_add():
     assert count_params(build_fuser("bilinear", 16)) == 0
 
 
-def test_capacity_control_holds_freqfusions_parameter_count():
-    for c, m in ((16, 32), (32, 32), (16, 64)):
-        ff, ctl = count_params(build_fuser("freqfusion", c, m)), count_params(build_fuser("bilinear+conv", c, m))
-        assert abs(ctl - ff) <= 18 * c + 1, (c, m, ff, ctl)  # within one unit of the block's width
-    assert capacity_width(16, 16) == 1
+def test_capacity_control_widens_the_decoder_to_freqfusions_parameter_count():
+    import dataclasses
+
+    from freqfusion_edu.arena.task import FULL, build_net
+
+    for c, m in ((32, 8), (16, 16), (32, 32)):
+        s = dataclasses.replace(FULL, channels=c, compressed_channels=m)
+        plain = count_params(build_net("bilinear", s, 0))
+        ff = count_params(build_net("freqfusion", s, 0)) - plain
+        ctl_net = build_net("bilinear+conv", s, 0)
+        ctl = count_params(ctl_net) - plain
+        w = decoder_width(c, ff)
+        # one more unit of width changes the count by about 18 C + 9 (2 w + 1) + 1
+        assert abs(ctl - ff) <= (18 * c + 9 * (2 * w + 1) + 1) / 2 + 1, (c, m, ff, ctl)
+        convs = [l for l in ctl_net.decoder if isinstance(l, torch.nn.Conv2d)]
+        assert [tuple(l.weight.shape[:2]) for l in convs] == [(w, c), (w, w), (c, w)] and w > c
+        assert len(convs) == len([l for l in build_net("freqfusion", s, 0).decoder
+                                  if isinstance(l, torch.nn.Conv2d)])  # same depth
+    assert decoder_params(32, 32) == 3 * (9 * 32 * 32 + 32) and decoder_width(32, 0) == 32
+
+
+def test_same_seed_gives_the_same_shared_weights_for_every_method():
+    from freqfusion_edu.arena.task import FULL, build_net
+
+    a, b = build_net("bilinear", FULL, 3), build_net("freqfusion", FULL, 3)
+    for (n1, p1), (n2, p2) in zip(a.guide.named_parameters(), b.guide.named_parameters()):
+        assert torch.equal(p1, p2), n1
+    assert torch.equal(a.classifier.weight, b.classifier.weight)
+    assert not torch.equal(build_net("bilinear", FULL, 4).classifier.weight, a.classifier.weight)
 
 
 def test_ablations_switch_the_papers_parts():

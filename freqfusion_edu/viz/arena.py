@@ -1,0 +1,145 @@
+"""Figures of the upsampler arena: mean ± spread per method, the Pareto view, per-class scores.
+
+Every function takes what :mod:`freqfusion_edu.arena.results` computes (a ``summary`` from
+:func:`~freqfusion_edu.arena.results.summarize`, a per-class table from
+:func:`~freqfusion_edu.arena.results.per_class_summary`) and returns a closed Figure.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..arena.results import pareto_front
+
+__all__ = ["FAMILY_COLORS", "method_color", "plot_metric_bars", "plot_pareto", "plot_class_scores"]
+
+#: One colour per family of methods, so the ablations read as one group.
+FAMILY_COLORS = {"fixed": "#7f7f7f", "control": "#d62728", "learned": "#1f77b4",
+                 "freqfusion": "#2ca02c"}
+
+
+def method_color(name: str) -> str:
+    """The colour of a method's family (grey fixed, red control, blue learned, green FreqFusion)."""
+    from ..arena.methods import METHODS
+
+    fam = METHODS[name].family if name in METHODS else "learned"
+    return FAMILY_COLORS[fam]
+
+
+def _check_summary(summary: dict, metric: str) -> None:
+    if not summary:
+        raise ValueError("summary must hold at least one method (see arena.results.summarize)")
+    for m, d in summary.items():
+        if metric not in d:
+            raise ValueError(f"summary[{m!r}] has no metric {metric!r}; it has {sorted(d)}")
+
+
+def plot_metric_bars(summary: dict, metric: str = "boundary_iou", label: str | None = None,
+                     reference: str | None = "bilinear", ax=None):
+    """Horizontal bars: mean of ``metric`` per method with the seed spread as an error bar.
+
+    A dashed line marks ``reference``'s mean, a dotted band its mean ± spread.
+
+    Returns:
+        The Figure (closed).
+    """
+    _check_summary(summary, metric)
+    names = list(summary)
+    means = np.array([summary[m][metric][0] for m in names], float)
+    sds = np.array([summary[m][metric][1] for m in names], float)
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(names) + 1.0), constrained_layout=True)
+    else:
+        fig = ax.figure
+    y = np.arange(len(names))[::-1]
+    ax.barh(y, means, xerr=sds, color=[method_color(m) for m in names], alpha=0.85, capsize=3)
+    ax.set_yticks(y, names)
+    lo = np.nanmin(means - sds)
+    hi = np.nanmax(means + sds)
+    ax.set_xlim(lo - 0.15 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9))
+    if reference in summary:
+        r, rs = summary[reference][metric]
+        ax.axvline(r, color="k", ls="--", lw=1)
+        ax.axvspan(r - rs, r + rs, color="k", alpha=0.08)
+    ax.set_xlabel(label or metric)
+    ax.grid(axis="x", alpha=0.3)
+    if own:
+        plt.close(fig)
+    return fig
+
+
+def plot_pareto(summary: dict, metric: str = "boundary_iou", label: str = "boundary IoU (%)"):
+    """Two panels: ``metric`` against forward+backward time relative to bilinear, and against the
+    fuser's parameters. Error bars are the seed spread; the Pareto front (no other method both
+    better and cheaper, by means) is joined by a line in each panel.
+
+    Returns:
+        The Figure (closed).
+    """
+    _check_summary(summary, metric)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    for ax, cost, xlabel in ((axes[0], "rel_time", "forward+backward time / bilinear's"),
+                             (axes[1], "params", "parameters of the fusion step")):
+        xs, ys = {}, {}
+        for m, d in summary.items():
+            x = d[cost][0] if isinstance(d[cost], tuple) else d[cost]
+            if x is None or (isinstance(x, float) and math.isnan(x)):
+                continue
+            xs[m], ys[m] = float(x), d[metric][0]
+            ax.errorbar(xs[m], ys[m], yerr=d[metric][1], fmt="o", color=method_color(m), capsize=3)
+            ax.annotate(m, (xs[m], ys[m]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        front = [m for m in pareto_front({m: summary[m] for m in xs}, metric,
+                                         "rel_time" if cost == "rel_time" else "params")]
+        front.sort(key=lambda m: xs[m])
+        ax.plot([xs[m] for m in front], [ys[m] for m in front], "k--", lw=0.8, alpha=0.6,
+                label="Pareto front")
+        if cost == "params":
+            ax.set_xscale("symlog", linthresh=1000)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    plt.close(fig)
+    return fig
+
+
+def plot_class_scores(per_class: dict, methods: Sequence[str], classes: Sequence[str],
+                      label: str = "IoU (%)"):
+    """Grouped bars: one group per class, one bar per method (mean ± spread over seeds).
+
+    Args:
+        per_class: ``{method: {class: (mean, spread)}}``
+            (:func:`~freqfusion_edu.arena.results.per_class_summary`).
+        methods, classes: what to show, in order.
+
+    Returns:
+        The Figure (closed).
+    """
+    if not methods or not classes:
+        raise ValueError("methods and classes must each name at least one entry")
+    for m in methods:
+        if m not in per_class:
+            raise ValueError(f"method {m!r} is not in the per-class table; it has {list(per_class)}")
+        for c in classes:
+            if c not in per_class[m]:
+                raise ValueError(f"class {c!r} is not in the per-class table; it has {list(per_class[m])}")
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(classes) * max(1, len(methods)) ** 0.5 + 2), 3.4),
+                           constrained_layout=True)
+    width = 0.8 / len(methods)
+    x = np.arange(len(classes))
+    for j, m in enumerate(methods):
+        mean = [per_class[m][c][0] for c in classes]
+        sd = [per_class[m][c][1] for c in classes]
+        ax.bar(x + (j - (len(methods) - 1) / 2) * width, mean, width, yerr=sd, capsize=2,
+               label=m, color=method_color(m) if len(methods) <= 2 else None, alpha=0.85,
+               edgecolor="k", linewidth=0.3)
+    ax.set_xticks(x, classes)
+    ax.set_ylabel(label)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncol=min(4, len(methods)))
+    plt.close(fig)
+    return fig
