@@ -3,12 +3,14 @@
 * :class:`SegFormerHead`: SegFormer's all-MLP decoder. ``fusion='bilinear'`` is the original
   (project the 4 stages to ``embed_dim``, bilinear-upsample to 1/4, concatenate, fuse).
   ``fusion='freqfusion'`` replaces the upsampling with three FreqFusion modules following the
-  official README's "concat version" (spec 4.2): FF1(hr=c, lr=c) fuses 1/32 into 1/16,
-  FF2(hr=c, lr=2c) fuses that into 1/8, FF3(hr=c, lr=3c) into 1/4, concatenating at each step,
-  which again gives ``4c`` channels at 1/4 for the same fuse conv and classifier.
-* :class:`FPNHead`: an FPN top-down path with sums (spec 4.3): ``lateral[i-1] += up(lateral[i])``
-  with bilinear upsampling, or ``hr + lr`` from a FreqFusion module; then a 3x3 conv on the 1/4
-  level and the classifier.
+  "concat version" of the official repository's README (github.com/Linwei-Chen/FreqFusion):
+  FF1(hr=c, lr=c) fuses 1/32 into 1/16, FF2(hr=c, lr=2c) fuses that into 1/8, FF3(hr=c, lr=3c)
+  into 1/4, concatenating at each step, which again gives ``4c`` channels at 1/4 for the same
+  fuse conv and classifier.
+* :class:`FPNHead`: an FPN top-down path with sums (as ``FreqFusionCARAFEFPN`` in the official
+  repository's ``mmdetection/mmdet/models/necks/fpn_carafe.py``):
+  ``lateral[i-1] += up(lateral[i])`` with bilinear upsampling, or ``hr + lr`` from a FreqFusion
+  module; then a 3x3 conv on the 1/4 level and the classifier.
 
 Both heads take the list of 4 backbone maps (strides 4, 8, 16, 32) and return logits at 1/4
 (and, with ``return_features=True``, the fused 1/4 feature map before the classifier, which is
@@ -31,7 +33,8 @@ FUSIONS = ("bilinear", "freqfusion")
 def group_concat(hr: torch.Tensor, lr: torch.Tensor, groups: int) -> torch.Tensor:
     """Concatenate channel groups interleaved: ``[hr_g0, lr_g0, hr_g1, lr_g1, ...]``.
 
-    The official SegNeXt head concatenates this way when FreqFusion resamples (spec 4.1): the
+    The official SegNeXt head concatenates this way when FreqFusion resamples
+    (``LightHamHeadFreqAware`` in ``SegNeXt/mmseg/models/decode_heads/ham_head.py``): the
     next FreqFusion's offset generator splits its low-res input into ``groups`` contiguous channel
     blocks, so each block then holds matching parts of both inputs.
 
@@ -119,7 +122,7 @@ class SegFormerHead(_Head):
         in_channels: channels of the 4 input maps (strides 4, 8, 16, 32).
         embed_dim: ``c``, the width each stage is projected to.
         num_classes: output classes.
-        fusion: ``'bilinear'`` (SegFormer) or ``'freqfusion'`` (spec 4.2).
+        fusion: ``'bilinear'`` (SegFormer) or ``'freqfusion'`` (the README's concat version).
         dropout: dropout before the classifier (SegFormer: 0.1).
         ff_kwargs: extra :class:`~freqfusion_edu.FreqFusion` arguments overriding the defaults
             used here: ``feature_resample=True``, ``feature_resample_group=4``,
@@ -193,7 +196,7 @@ class FPNHead(_Head):
         channels: FPN width.
         num_classes: output classes.
         fusion: ``'bilinear'``: ``lat[i-1] + up(lat[i])``; ``'freqfusion'``: ``hr + lr`` from
-            ``FreqFusion(hr=lat[i-1], lr=lat[i])`` (spec 4.3: ``feature_resample=True``, G=4,
+            ``FreqFusion(hr=lat[i-1], lr=lat[i])`` (as the official mmdet neck: ``feature_resample=True``, G=4,
             Hamming window on, as the official detection necks; ``ff_kwargs`` overrides).
         dropout: dropout before the classifier.
         compressed_channels / compress_ratio: as :class:`SegFormerHead`; the default ratio 8

@@ -41,8 +41,12 @@ def colorize_labels(label, palette: np.ndarray, ignore_index: int = 255,
 
 def plot_prediction_rows(rows: Sequence[tuple], class_names: Sequence[str],
                          palette: np.ndarray | None = None, highlight: int | None = None,
-                         ignore_index: int = 255, titles: Sequence[str] | None = None):
+                         ignore_index: int = 255, titles: Sequence[str] | None = None,
+                         legend: bool = True):
     """Image, ground truth, each model's prediction and its error map, one row per sample.
+
+    Below the panels, a legend names the colour of every class that appears in the ground truth
+    or in a prediction (ignored pixels: black; errors: white on black).
 
     Args:
         rows: ``(image (3, H, W) in [0, 1], label (H, W), {model name: prediction (H, W)})``.
@@ -52,6 +56,7 @@ def plot_prediction_rows(rows: Sequence[tuple], class_names: Sequence[str],
             predictions grey out everything else.
         ignore_index: label value that is never an error.
         titles: one title per row for the image panel.
+        legend: draw the class legend.
 
     Returns:
         The Figure (closed, so it shows once when it is a cell's value or is displayed).
@@ -66,14 +71,17 @@ def plot_prediction_rows(rows: Sequence[tuple], class_names: Sequence[str],
     ncol = 2 + 2 * len(names)
     fig, axes = plt.subplots(len(rows), ncol, figsize=(2.6 * ncol, 2.0 * len(rows) + 0.4),
                              constrained_layout=True, squeeze=False)
+    present: set[int] = set()
     for r, (image, label, preds) in enumerate(rows):
         ax = axes[r]
         ax[0].imshow(image.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
         ax[0].set_title(titles[r] if titles else f"image {r}", fontsize=9)
+        present.update(int(v) for v in torch.as_tensor(label).unique().tolist())
         ax[1].imshow(colorize_labels(label, pal, ignore_index))
         ax[1].set_title("ground truth", fontsize=9)
         for j, name in enumerate(names):
             pred = preds[name]
+            present.update(int(v) for v in torch.as_tensor(pred).unique().tolist())
             shown = colorize_labels(pred, pal, ignore_index)
             wrong = (pred != label) & (label != ignore_index)
             what = ""
@@ -90,5 +98,14 @@ def plot_prediction_rows(rows: Sequence[tuple], class_names: Sequence[str],
         for a in ax:
             a.set_xlabel("x (px)")
             a.set_ylabel("y (px)")
+    shown_classes = [c for c in range(k) if c in present]
+    if legend and shown_classes:
+        handles = [plt.Rectangle((0, 0), 1, 1, color=pal[c] / 255.0) for c in shown_classes]
+        labels = [class_names[c] for c in shown_classes]
+        if ignore_index in present:
+            handles.append(plt.Rectangle((0, 0), 1, 1, color=(0, 0, 0)))
+            labels.append("ignored")
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 10),
+                   fontsize=8, title="classes", title_fontsize=8)
     plt.close(fig)
     return fig

@@ -57,3 +57,21 @@ def test_explorer_controls_change_the_drawing_and_cache_predictions():
     n = len(calls)
     w.class_index.value = 2  # same image: predictions come from the cache
     assert len(calls) == n
+
+
+def test_explorer_drawing_carries_the_class_legend(monkeypatch):
+    import freqfusion_edu.widgets.segmentation as ws
+
+    figures = []
+
+    def spy(*args, **kwargs):
+        fig = plot_prediction_rows(*args, **kwargs)
+        figures.append(fig)
+        return fig
+
+    monkeypatch.setattr(ws, "plot_prediction_rows", spy)
+    w = prediction_explorer(samples(), {"zeros": lambda im: torch.zeros(8, 10, dtype=torch.long)}, NAMES)
+    w.image_index.value = 1
+    assert len(figures) == 2
+    texts = [t.get_text() for t in figures[-1].legends[0].get_texts()]
+    assert texts[:3] == NAMES and texts[-1] == "ignored"
