@@ -194,11 +194,11 @@ def _radial_power_panel(ax, profiles: Mapping[str, tuple], reference: str | None
         v = _np(p)
         y = np.where(v > 0, v, np.nan)
         if lab == reference:
-            ax.plot(_np(f), y, "-", lw=5, color="0.8", zorder=1, label=f"{lab} (wide band)")
+            ax.plot(_np(f), y, "-", lw=5, color="0.82", zorder=1, label=f"{lab} (wide band)")
             continue
         i = others.index(lab)
-        ax.plot(_np(f), y, _STYLES[i % 4], lw=1.5, zorder=3,
-                color=str(0.05 + 0.6 * i / max(n - 1, 1)), label=lab)
+        ax.plot(_np(f), y, _STYLES[i % 4], lw=1.5, zorder=3,  # dark enough to read on the band
+                color=str(0.05 + (0.45 if reference else 0.6) * i / max(n - 1, 1)), label=lab)
     ax.set_yscale("log")
     ax.set_xlim(0, 0.5)
     ax.set_xlabel("radial frequency (cycles/pixel)")

@@ -40,3 +40,18 @@ def test_chapter02_check_catches_a_boundary_band_that_keeps_ignored_pixels():
     assert ename == "CheckError", err
     assert "check failed: the boundary band" in evalue and "contains no ignored pixel" in evalue, evalue
     assert "cut the (dilated) ignore region out of the band" in evalue, evalue
+
+
+def test_chapter03_check_catches_an_alpf_that_was_never_trained():
+    err = check_cell_error(
+        "03_adaptive_lowpass.ipynb",
+        break_cell="opt = torch.optim.Adam(ff.parameters(), lr=2e-2)",
+        old="lr=2e-2", new="lr=0.0",
+        check_cell="# 1. CARAFE by hand equals the library",
+        skip=("plot_upsampler_comparison(", "plot_pixel_kernel(scenes[0]", "temperature_explorer(",
+              "temps = (0.1"))
+    assert err is not None, "the check cell passed although the ALPF was never trained"
+    ename, evalue = err
+    assert ename == "CheckError", err
+    assert "check failed: the trained ALPF's MSE" in evalue and "is below nearest's" in evalue, evalue
+    assert "section 5 must train ff" in evalue, evalue
