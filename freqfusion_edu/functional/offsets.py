@@ -87,6 +87,9 @@ def sample_with_offsets(x: torch.Tensor, offset: torch.Tensor, groups: int,
                         mode="bilinear", align_corners=False, padding_mode="border")
     # grid_sample's border clamp turns a NaN position into a border pixel: a NaN or inf offset
     # would silently read the map's edge. Make such samples NaN instead (0 * inf = NaN too);
-    # for finite offsets this adds exact zeros.
-    out = out + (grid.detach().sum(-1) * 0).unsqueeze(1)
+    # for finite offsets this adds exact zeros. On the CPU (not traced) the check is cheaper than
+    # the addition; elsewhere the addition avoids a device synchronization.
+    if (x.device.type != "cpu" or torch.compiler.is_compiling()
+            or not bool(torch.isfinite(grid).all())):
+        out = out + (grid.detach().sum(-1) * 0).unsqueeze(1)
     return out.view(n, -1, s * h, s * w).to(x.dtype)

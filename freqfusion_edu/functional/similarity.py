@@ -68,14 +68,52 @@ def local_similarity(x: torch.Tensor, kernel_size: int = 3, dilation: int = 2,
     # Half precision: norms are taken in float32 (a sum of C squares overflows float16 for
     # features above ~256/sqrt(C), and eps=1e-8 underflows to 0); the result has x's dtype.
     xn = F.normalize(x.float() if x.dtype in (torch.float16, torch.bfloat16) else x, dim=1, eps=eps)
-    xp = F.pad(xn, (pad, pad, pad, pad))
     # Offsets come in pairs: offsets[m - 1 - i] == -offsets[i]. Dot products for the second
-    # half, P_d(p) = xn(p) . xn(p + d) (zero where p + d is padding), then the first half as
+    # half, P_d(p) = xn(p) . xn(p + d) (zero where p + d is outside), then the first half as
     # sim_{-d}(q) = P_d(q - d): the same map shifted by d (zero-padded).
-    half = [(i, offsets[i]) for i in range(m // 2, m)]
-    prods = torch.stack([(xn * xp[:, :, pad + dy:pad + dy + h, pad + dx:pad + dx + w]).sum(1)
-                         for _, (dy, dx) in half], dim=1)            # (N, m/2, H, W)
+    half = tuple(offsets[m // 2:])
+    prods = _NeighbourDots.apply(xn, half)                         # (N, m/2, H, W)
     pp = F.pad(prods, (pad, pad, pad, pad))
     mirrored = [pp[:, j, pad - dy:pad - dy + h, pad - dx:pad - dx + w]
-                for j, (_, (dy, dx)) in reversed(list(enumerate(half)))]
+                for j, (dy, dx) in reversed(list(enumerate(half)))]
     return torch.cat([torch.stack(mirrored, dim=1), prods], dim=1).to(x.dtype)
+
+
+def _overlap(h: int, w: int, dy: int, dx: int):
+    """Slices ``A`` (pixels ``p``) and ``B`` (``p + (dy, dx)``) where both are inside the map."""
+    a = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
+    b = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))
+    return a, b
+
+
+class _NeighbourDots(torch.autograd.Function):
+    """``out[:, j, p] = xn(p) . xn(p + d_j)`` over channels, 0 where ``p + d_j`` is outside.
+
+    Written by hand because autograd's version pays for the padding: every shifted slice's
+    backward zero-fills a padded map and copies into it. Here the gradient is two ``addcmul_``
+    per offset into one buffer: ``d/dxn(p) += g(p) xn(p + d)`` and ``d/dxn(p + d) += g(p) xn(p)``.
+    Backward is made of differentiable operations, so double backward works too.
+    """
+
+    @staticmethod
+    def forward(ctx, xn, offsets):
+        n, _, h, w = xn.shape
+        out = xn.new_zeros(n, len(offsets), h, w)
+        for j, (dy, dx) in enumerate(offsets):
+            (ay, ax), (by, bx) = _overlap(h, w, dy, dx)
+            out[:, j, ay, ax] = (xn[:, :, ay, ax] * xn[:, :, by, bx]).sum(1)
+        ctx.save_for_backward(xn)
+        ctx.offsets = offsets
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (xn,) = ctx.saved_tensors
+        h, w = xn.shape[-2:]
+        gx = torch.zeros_like(xn)
+        for j, (dy, dx) in enumerate(ctx.offsets):
+            (ay, ax), (by, bx) = _overlap(h, w, dy, dx)
+            g = grad[:, j:j + 1, ay, ax]
+            gx[:, :, ay, ax].addcmul_(g, xn[:, :, by, bx])
+            gx[:, :, by, bx].addcmul_(g, xn[:, :, ay, ax])
+        return gx, None

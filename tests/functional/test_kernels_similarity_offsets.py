@@ -121,3 +121,12 @@ def test_kernel_normalizer_window_must_be_non_negative():
     win[0, 0, 0, 0] = 0.0
     k = kernel_normalizer(torch.zeros(1, 9, 2, 2), 3, win)
     assert torch.all(k[:, 0] == 0) and torch.allclose(k.sum(1), torch.ones(1, 2, 2))
+
+
+@pytest.mark.parametrize("k,d", [(3, 2), (5, 1), (3, 3)])
+def test_local_similarity_gradients_first_and_second_order(k, d):
+    """The hand-written backward of the dot products, checked against finite differences."""
+    torch.manual_seed(3)
+    x = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: local_similarity(t, k, d), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: local_similarity(t, k, d), (x,))
