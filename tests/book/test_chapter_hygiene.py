@@ -6,7 +6,9 @@ students to the solutions (``classroom/source``, nbgrader solution markers). Its
 line points students to the generated student version, ``classroom/release/<a>/<a>.ipynb``, and
 teachers to ``classroom/README.md``; every repository path it names exists.
 """
+import io
 import re
+import tokenize
 from pathlib import Path
 
 import nbformat
@@ -35,12 +37,34 @@ REPO_PATH = re.compile(r"(?<![\w/.])((?:docs|classroom|freqfusion_edu|benchmarks
                        r"results|data_samples|tests|book)/[\w./-]*[\w/])")
 
 
+def _code_text(src: str) -> str:
+    """The prose inside code: comments and string literals, without f-string fields (so a
+    variable named ``spec`` is not a reference, but ``# see spec 2.7`` or ``"spec 2.7"`` is)."""
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(src).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return "\n".join(m.group(0) for m in re.finditer(r"#.*", src))
+    parts = []
+    for tok in toks:
+        if tok.type == tokenize.COMMENT:
+            parts.append(tok.string)
+        elif tok.type == tokenize.STRING or tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+            parts.append(re.sub(r"\{[^{}]*\}", " ", tok.string))
+    return "\n".join(parts)
+
+
 def problems(nb) -> list[str]:
-    """Every forbidden reference and every missing repository path in ``nb``'s cell sources."""
+    """Every forbidden reference and every missing repository path in ``nb``'s cell sources.
+
+    The "spec" rule reads markdown and, in code cells, only comments and strings (a variable may
+    be called ``spec``); the path rules read all of a cell's source.
+    """
     found = []
     for i, cell in enumerate(nb.cells):
-        src = cell.source
         for pattern, why in FORBIDDEN:
+            src = cell.source
+            if pattern is FORBIDDEN[0][0] and cell.cell_type == "code":
+                src = _code_text(src)
             for m in pattern.finditer(src):
                 ctx = src[max(0, m.start() - 40):m.end() + 40].replace("\n", " ")
                 found.append(f"cell {i}: {m.group(0)!r} ({why}): ...{ctx}...")
@@ -93,15 +117,18 @@ def test_the_scanner_finds_what_it_must():
         nbformat.v4.new_markdown_cell("**Assignment:** `classroom/source/highpass/` "
                                       "(solutions are in the source folder); see docs/nope.md."),
         nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1"),
+        nbformat.v4.new_code_cell("y = 2  # as in spec 1.3\nprint('see the spec')"),
     ])
     text = "\n".join(problems(bad))
     for needle in ("'spec'", "'shared/'", "'/work/'", "'classroom/source'", "'solutions are'",
                    "'BEGIN SOLUTION'", "'docs/nope.md'"):
         assert needle in text, (needle, text)
     assert "'Spectra'" not in text
+    assert text.count("cell 3: 'spec'") == 2, text      # a comment and a string in code
     assert len(assignment_problems(bad)) == 2
 
     good = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
         "Spectra, as in docs/official_module.md.\n\n**Assignment:** students open "
-        "`classroom/release/highpass/highpass.ipynb`; teachers see `classroom/README.md`.")])
+        "`classroom/release/highpass/highpass.ipynb`; teachers see `classroom/README.md`."),
+        nbformat.v4.new_code_cell("for spec in specs:\n    print(f\"{spec.family:<11}\", spec)")])
     assert problems(good) == [] and assignment_problems(good) == []
