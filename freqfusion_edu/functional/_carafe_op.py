@@ -76,11 +76,6 @@ def use_backend(name: str):
         _backend = old
 
 
-def triton_interpreter() -> bool:
-    """Whether ``TRITON_INTERPRET`` asks Triton to run kernels on the CPU."""
-    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "yes", "on")
-
-
 def _load_triton():
     """The Triton backend module, or ``None`` (with the reason in ``_triton_error``)."""
     global _triton_mod, _triton_error
@@ -90,6 +85,7 @@ def _load_triton():
         else:
             try:
                 from . import _carafe_triton
+                _carafe_triton.load()
                 _triton_mod = _carafe_triton
             except Exception as e:  # a broken install must not break CARAFE
                 _triton_error = f"importing triton failed ({type(e).__name__}: {e})"
@@ -110,9 +106,9 @@ def _triton_usable(device: torch.device) -> str | None:
         return None
     if device.type == "cpu" and _triton_mod.INTERPRET:
         return None
-    if device.type == "cpu" and triton_interpreter():
-        return ("triton was imported before TRITON_INTERPRET=1 was set; set it before the first "
-                "import of triton")
+    if device.type == "cpu" and _triton_mod.interpret_requested():
+        return ("triton was loaded before TRITON_INTERPRET=1 was set; set it before the first "
+                "use of the 'triton' backend")
     return (f"Triton kernels run on CUDA tensors (or on CPU tensors under TRITON_INTERPRET=1), "
             f"got a tensor on {device}")
 

@@ -1,8 +1,10 @@
 r"""The ``"triton"`` CARAFE backend: three Triton kernels (forward, mask gradient, input gradient).
 
-Imported lazily (only when the backend is first used), because ``@triton.jit`` decides at
-decoration time whether kernels are compiled for a GPU or run by Triton's interpreter
-(``TRITON_INTERPRET=1``, CPU tensors, used by the tests on machines without a GPU).
+Triton is imported at the backend's first use (:func:`load`) and the kernels, plain functions
+here, are handed to ``triton.jit`` at their first launch; ``TRITON_INTERPRET=1`` set before that
+makes Triton run them on CPU tensors with its interpreter (used by the tests on machines without
+a GPU). So this module imports where Triton is missing (doctests, the error message), and
+importing the library never imports Triton.
 
 Semantics are mmcv's: output pixel ``(ph, pw)`` of channel ``c`` in group ``gi`` is
 ``sum_{ky,kx} M[n, gi*k*k + ky*k + kx, ph, pw] * X[n, c, ph//s + ky - r, pw//s + kx - r]`` with
@@ -26,13 +28,38 @@ from __future__ import annotations
 import os
 
 import torch
-import triton
-import triton.language as tl
 
-INTERPRET = os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "yes", "on")
+triton = tl = None  # imported by load(), at the backend's first use
+INTERPRET: bool | None = None  # whether Triton was loaded with its interpreter (None: not yet)
+_jitted: dict = {}
 
 
-@triton.jit
+def interpret_requested() -> bool:
+    """Whether ``TRITON_INTERPRET`` asks Triton to run kernels on the CPU."""
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def load() -> None:
+    """Import Triton (raises ImportError where it is missing) and note the interpreter mode."""
+    global triton, tl, INTERPRET
+    if triton is None:
+        import triton as _triton
+        import triton.language as _tl
+        triton, tl = _triton, _tl
+        INTERPRET = interpret_requested()
+
+
+def _kernel(fn):
+    load()
+    k = _jitted.get(fn.__name__)
+    if k is None:
+        if interpret_requested() != INTERPRET:  # Triton decides this at import and at jit time
+            raise RuntimeError("TRITON_INTERPRET changed after triton was loaded; set it before "
+                               "the first use of the 'triton' backend")
+        k = _jitted[fn.__name__] = triton.jit(fn)
+    return k
+
+
 def _fwd(x_ptr, m_ptr, out_ptr, C, CG, G, h, w, H, W,
          sxn, sxc, sxh, sxw, smn, smc, smh, smw,
          K: tl.constexpr, S: tl.constexpr, ACC: tl.constexpr,
@@ -73,7 +100,6 @@ def _fwd(x_ptr, m_ptr, out_ptr, C, CG, G, h, w, H, W,
              mask=cmask[:, None] & pmask[None, :])
 
 
-@triton.jit
 def _grad_m(go_ptr, x_ptr, gm_ptr, CG, G, h, w, H, W,
             sgn, sgc, sgh, sgw, sxn, sxc, sxh, sxw,
             K: tl.constexpr, S: tl.constexpr, ACC: tl.constexpr,
@@ -111,7 +137,6 @@ def _grad_m(go_ptr, x_ptr, gm_ptr, CG, G, h, w, H, W,
     tl.store(gm_ptr + out_off, acc.to(gm_ptr.dtype.element_ty), mask=pmask)
 
 
-@triton.jit
 def _grad_x(go_ptr, m_ptr, gx_ptr, C, CG, G, h, w, H, W,
             sgn, sgc, sgh, sgw, smn, smc, smh, smw,
             K: tl.constexpr, S: tl.constexpr, SS: tl.constexpr, ACC: tl.constexpr,
@@ -163,6 +188,7 @@ def _acc(dtype: torch.dtype):
 
 
 def _blocks(cg: int):
+    load()
     # Under the interpreter every program is a Python call: few, large programs.
     bp = 256 if INTERPRET else 64
     bc = min(triton.next_power_of_2(max(cg, 1)), 64 if INTERPRET else 32)
@@ -177,7 +203,7 @@ def forward(x: torch.Tensor, m: torch.Tensor, k: int, g: int, s: int) -> torch.T
         return out
     bp, bc = _blocks(cg)
     grid = (n * g * triton.cdiv(H * W, bp), triton.cdiv(cg, bc))
-    _fwd[grid](x, m, out, c, cg, g, h, w, H, W, *x.stride(), *m.stride(),
+    _kernel(_fwd)[grid](x, m, out, c, cg, g, h, w, H, W, *x.stride(), *m.stride(),
                K=k, S=s, ACC=_acc(x.dtype), BLOCK_P=bp, BLOCK_C=bc)
     return out
 
@@ -192,7 +218,7 @@ def grad_masks(grad_out: torch.Tensor, x: torch.Tensor, k: int, g: int, s: int) 
         return gm.zero_()
     bp, bc = _blocks(cg)
     grid = (n * g * triton.cdiv(H * W, bp) * k * k,)
-    _grad_m[grid](grad_out, x, gm, cg, g, h, w, H, W, *grad_out.stride(), *x.stride(),
+    _kernel(_grad_m)[grid](grad_out, x, gm, cg, g, h, w, H, W, *grad_out.stride(), *x.stride(),
                   K=k, S=s, ACC=_acc(grad_out.dtype), BLOCK_P=bp, BLOCK_C=bc)
     return gm
 
@@ -208,6 +234,6 @@ def grad_features(grad_out: torch.Tensor, m: torch.Tensor, k: int, g: int, s: in
     if not INTERPRET:  # keep the (channels, pixels, children) tile at a few thousand values
         bp = max(16, 128 // ss)
     grid = (n * g * triton.cdiv(h * w, bp), triton.cdiv(cg, bc))
-    _grad_x[grid](grad_out, m, gx, c, cg, g, h, w, H, W, *grad_out.stride(), *m.stride(),
+    _kernel(_grad_x)[grid](grad_out, m, gx, c, cg, g, h, w, H, W, *grad_out.stride(), *m.stride(),
                   K=k, S=s, SS=ss, ACC=_acc(grad_out.dtype), BLOCK_P=bp, BLOCK_C=bc)
     return gx

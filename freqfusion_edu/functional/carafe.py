@@ -31,7 +31,8 @@ says what a device gets):
 * ``"banded"``: a tap loop of plain PyTorch ops written straight into the output (see
   ``_carafe_banded``). On the CPU it walks the output in cache-sized bands of rows, so all
   ``k*k`` taps are added while a band stays in cache; on other devices the whole tensor is one
-  band, so a call issues a fixed number of ops (about ``k*k`` forward, ``(s+2) k*k`` backward).
+  band, so a call issues a fixed number of ops (``k*k`` products forward, ``3 k*k`` backward,
+  plus the views they take).
 * ``"compile"``: the banded backward, with the forward's ``k*k`` taps fused into one loop by
   ``torch.compile`` (about 2x faster on a CPU, but the first call compiles for tens of seconds,
   so it is never the default). If compilation fails, a warning says why and the banded forward
@@ -129,7 +130,27 @@ def resolve_backend(device, name: str | None = None) -> str:
 
 
 def check_carafe_args(features, masks, kernel_size, groups, scale_factor) -> None:
-    """mmcv's assertions, as errors that name the argument and show the shapes."""
+    """mmcv's assertions, as errors that name the argument and show the shapes.
+
+    Args:
+        features: should be :math:`(N, C, h, w)`, floating point.
+        masks: should be :math:`(N, G k^2, h s, w s)`, floating point, on the device of
+            ``features``.
+        kernel_size: should be an odd positive integer ``k``.
+        groups: should be a positive integer ``G`` dividing ``C``.
+        scale_factor: should be a positive integer ``s``.
+
+    Raises:
+        TypeError: if an input is not a floating-point tensor.
+        ValueError: naming the first argument that does not fit.
+
+    Example:
+        >>> check_carafe_args(torch.zeros(1, 4, 2, 3), torch.zeros(1, 18, 4, 6), 3, 2, 2)
+        >>> check_carafe_args(torch.zeros(1, 4, 2, 3), torch.zeros(1, 9, 4, 6), 3, 2, 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: masks must have kernel_size**2 * groups = 3**2 * 2 = 18 channels, got masks (1, 9, 4, 6)
+    """
     check_tensor(features, "features", 4, "(N, C, h, w)")
     check_tensor(masks, "masks", 4, "(N, G*k*k, h*s, w*s)")
     check_odd_kernel(kernel_size, "kernel_size")
@@ -233,7 +254,8 @@ def carafe(features: torch.Tensor, masks: torch.Tensor, kernel_size: int,
         True
     """
     check_carafe_args(features, masks, kernel_size, groups, scale_factor)
-    _carafe_op.resolve_backend(features.device)  # a backend that cannot run fails before work
+    if not torch.compiler.is_compiling():  # a backend that cannot run fails before any work
+        _carafe_op.resolve_backend(features.device)
     dtype = torch.promote_types(features.dtype, masks.dtype)
     return _carafe_op.carafe_op(features.to(dtype), masks.to(dtype), kernel_size, groups,
                                 scale_factor)

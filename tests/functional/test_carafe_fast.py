@@ -162,7 +162,6 @@ def test_resolve_backend_per_device():
 def test_triton_on_a_cpu_tensor_is_a_clear_error_not_a_switch(monkeypatch):
     if op._load_triton() is not None:  # tests/conftest.py runs triton's interpreter: turn it off
         monkeypatch.setattr(op._triton_mod, "INTERPRET", False)
-        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     x = torch.randn(1, 2, 3, 3)
     m = torch.randn(1, 9, 6, 6)
     with mod.use_backend("triton"):
@@ -171,6 +170,19 @@ def test_triton_on_a_cpu_tensor_is_a_clear_error_not_a_switch(monkeypatch):
         assert mod.get_backend() == "triton"
     with pytest.raises(RuntimeError, match="cannot run here"):
         mod.resolve_backend("cpu", "triton")
+
+
+def test_without_triton_auto_falls_back_and_triton_says_why(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "triton" else real(name, *a))
+    monkeypatch.setattr(op, "_triton_mod", None)
+    monkeypatch.setattr(op, "_triton_error", None)
+    assert mod.resolve_backend("cuda", "auto") == "banded"  # a CUDA machine without triton
+    with pytest.raises(RuntimeError, match="'triton' package is not installed"):
+        mod.resolve_backend("cuda", "triton")
 
 
 def test_environment_variable_picks_the_backend(monkeypatch):
