@@ -42,6 +42,9 @@ def save_results(path, results: dict) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(results, f, indent=1, allow_nan=False)
             f.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
