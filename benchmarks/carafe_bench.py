@@ -1,4 +1,4 @@
-"""CARAFE: time and peak memory of four implementations against the machine's floor.
+"""CARAFE: time and peak memory of five implementations against the machine's floor.
 
 Case (the issue's): C=128, 64x128 -> 128x256, k=5, s=2, float32, one image.
 
@@ -9,7 +9,9 @@ Case (the issue's): C=128, 64x128 -> 128x256, k=5, s=2, float32, one image.
   output; on CUDA the default would be the Triton kernels, see ``benchmarks/gpu_bench.py``).
 * ``compiled``: the library with ``use_backend("compile")`` (``torch.compile`` of the fused tap
   sum).
-* ``library v1``: the library's forward with the banded backward as it was before issue 10
+* ``library v1``: the banded forward (the same code, called through the autograd.Function
+  the library used before it became a registered op) with the banded backward as it was
+  before issue 10
   (quarter-size bands, a ``grad * tap`` temporary per tap, ``s`` half-size ``addcmul_`` per tap
   for the input gradient), kept here as the baseline of the backward's speed-up: each round
   times v1 and the library back to back, and the ratio's median over ``--repeats`` rounds is
@@ -155,7 +157,7 @@ def main():
         eager_bound = k * k * cost["out_bytes"] / 4 * te
         print(f"  in-cache addcmul_: {1 / te / 1e9:.2f} G elements/s -> an eager tap loop needs "
               f">= {eager_bound * 1e3:.2f} ms = {eager_bound / floor:.1f}x the floor")
-        names = [nm for nm in impls if nm != "library v1"] + (["compiled"] if compiled else [])
+        names = list(impls) + (["compiled"] if compiled else [])
         fwd = {}
         for name in names:
             f = impls.get(name, carafe)
@@ -183,7 +185,8 @@ def main():
         med = {nm: sorted(v)[len(v) // 2] for nm, v in per.items()}
         lib = next(r for r in rows[-len(names):] if r["impl"] == "library")
         lib["fwd+bwd ms"] = med["library"] * 1e3
-        rows.append({"threads": threads, "impl": "library v1", "fwd+bwd ms": med["library v1"] * 1e3})
+        v1 = next(r for r in rows[-len(names):] if r["impl"] == "library v1")
+        v1["fwd+bwd ms"] = med["library v1"] * 1e3
         bw_new = med["library"] - fwd["library"].median
         bw_old = med["library v1"] - fwd["library"].median
         print(f"  backward speed-up, library v1 / library (fwd+bwd), median of {args.repeats} "
@@ -191,7 +194,8 @@ def main():
               f"{', '.join(f'{q:.2f}' for q in ratios)}); backward alone (fwd+bwd minus the "
               f"forward): {bw_old * 1e3:.1f} -> {bw_new * 1e3:.1f} ms = {bw_old / bw_new:.2f}x; "
               f"backward / forward: {bw_old / fwd['library'].median:.1f} -> "
-              f"{bw_new / fwd['library'].median:.1f}")
+              f"{bw_new / fwd['library'].median:.1f}; forward, library v1 / library: "
+              f"{fwd['library v1'].median / fwd['library'].median:.2f}x")
     print()
     print(format_table(rows, ["threads", "impl", "forward ms", "spread %", "x floor",
                               "unfold / this", "fwd+bwd ms"]))

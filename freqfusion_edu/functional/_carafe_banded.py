@@ -82,10 +82,11 @@ def _grad_view(grad_out: torch.Tensor, shape) -> torch.Tensor:
 
 
 # Backward bands on the CPU: twice the forward's output elements, but at most 1/8 of the output
-# (the two band buffers then add at most about 0.3 outputs to the peak). Measured on the 2-core
-# EPYC with 1 thread: larger bands than v1's (a quarter of the forward's) halve the backward's
-# time, because each of the 3 k*k ops per band costs a fixed dispatch overhead; 1/4 of the output
-# was a little faster still for small maps but put the peak at 3x the output.
+# (the two band buffers then add about 0.3 outputs to the peak) and at least half a forward band
+# (below that, per-band overhead dominates; maps that small cost a few MiB at most). Measured on
+# the 2-core EPYC with 1 thread: larger bands than v1's (a quarter of the forward's) halve the
+# backward's time, because each of the 3 k*k ops per band costs a fixed dispatch overhead; 1/4
+# of the output was a little faster still for mid-size maps but put the peak at 3x the output.
 _BACKWARD_BAND_FACTOR = 2.0
 _BACKWARD_MAX_SHARE = 8
 
@@ -105,8 +106,8 @@ def backward(grad_out: torch.Tensor, x: torch.Tensor | None, m: torch.Tensor | N
       children are added onto their input pixel in the padded input gradient.
 
     On the CPU the bands hold ``_BACKWARD_BAND_FACTOR`` times the forward's output elements,
-    but at most ``1 / _BACKWARD_MAX_SHARE`` of the output, so the two band buffers stay a small
-    part of the peak; elsewhere the whole tensor is one band.
+    but at most ``1 / _BACKWARD_MAX_SHARE`` of the output (and at least half a forward band), so
+    the two band buffers stay a small part of the peak; elsewhere the whole tensor is one band.
     
     """
     n, c, H, W = grad_out.shape
@@ -116,8 +117,8 @@ def backward(grad_out: torch.Tensor, x: torch.Tensor | None, m: torch.Tensor | N
     g6 = _grad_view(grad_out, (n, g, cg, h, s, W))
     band = band_elements(grad_out.device)
     if band is not None:
-        band = max(1, min(int(band * _BACKWARD_BAND_FACTOR),
-                          grad_out.numel() // _BACKWARD_MAX_SHARE))
+        big = int(band * _BACKWARD_BAND_FACTOR)
+        band = max(1, min(big, max(grad_out.numel() // _BACKWARD_MAX_SHARE, band // 2)))
     rows = list(_bands(h, n * c * s * W, band))
     rmax = max((i1 - i0 for i0, i1 in rows), default=0)
     if need_m:
