@@ -327,4 +327,6 @@ def train_method(method: str, seed: int, settings: ArenaSettings = FULL,
            "params": count_params(net) - _plain_params(settings), "total_params": count_params(net),
            "seconds": seconds, "rel_time": rel, "final_loss": sum(losses[-10:]) / len(losses[-10:]),
            "iou_per_class": ev["iou_per_class"], "biou_per_class": ev["biou_per_class"]}
+    # JSON has no NaN: a metric that is undefined (say, a margin with one class present) is None
+    row = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
     return TrainedMethod(row, net, pred, losses)

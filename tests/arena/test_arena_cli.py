@@ -155,3 +155,18 @@ def test_stored_full_run_reproduces_its_cheapest_row():
     assert new["params"] == row["params"]
     for key, tol in (("miou", 0.05), ("boundary_iou", 0.05), ("intra_sim", 1e-3), ("margin", 1e-3)):
         assert abs(new[key] - row[key]) <= tol, (row["method"], row["seed"], key, row[key], new[key])
+
+
+def test_save_is_atomic_and_leaves_a_normal_file(tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "sub" / "r.json"
+    R.save_results(out, {"settings": {}, "rows": [{"method": "a", "seed": 0}]})
+    assert R.load_results(out)["rows"] == [{"method": "a", "seed": 0}]
+    assert [p.name for p in out.parent.iterdir()] == ["r.json"]  # no temporary file left behind
+    assert stat.S_IMODE(os.stat(out).st_mode) & 0o044  # readable by others, not mkstemp's 0600
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        R.save_results(out, {"settings": {}, "rows": [{"miou": float("nan")}]})
+    assert R.load_results(out)["rows"] == [{"method": "a", "seed": 0}]  # the old file survives
+    assert [p.name for p in out.parent.iterdir()] == ["r.json"]
