@@ -25,6 +25,11 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -116,7 +121,8 @@ def peak_memory(fn: Callable[[], object], device=None) -> int:
         return max(0, torch.cuda.max_memory_allocated(dev) - base)
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _without_kineto_markers(), profile(activities=[ProfilerActivity.CPU],
+                                            profile_memory=True) as prof:
         fn()
     # Every allocation and free the profiler saw (+bytes / -bytes), replayed in time order.
     cur = peak = 0
@@ -124,6 +130,43 @@ def peak_memory(fn: Callable[[], object], device=None) -> int:
         cur += delta
         peak = max(peak, cur)
     return int(peak)
+
+
+# Kineto, the profiler's C++ tracing library, writes marker lines such as
+# "USDT:2026-11-28 08:10:54 6843:6843 SyncActivityProfilerHandler.cpp:52] profiler_start" to file
+# descriptor 2 on every profile (in a notebook they show up as stderr output). Its level
+# (KINETO_LOG_LEVEL=5 silences them) is only taken from the environment the process started with,
+# so nothing set from Python helps. peak_memory therefore drops exactly these marker lines.
+_KINETO_MARKER = re.compile(r"^(?:USDT|STAGE):\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \d+:\d+ \w+\.cpp:\d+\] ")
+
+
+@contextlib.contextmanager
+def _without_kineto_markers():
+    """Capture file descriptor 2 for the block; afterwards write back every line except Kineto's
+    marker lines (errors, warnings and anything else still reach stderr, after the block)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2: nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            rest = [ln for ln in tmp.read().decode(errors="replace").splitlines(keepends=True)
+                    if not _KINETO_MARKER.match(ln)]
+            if rest:
+                sys.stderr.write("".join(rest))
+                sys.stderr.flush()
 
 
 def _allocation_events(prof) -> list:

@@ -113,3 +113,18 @@ def test_explorer_runs_only_on_click_and_redraws():
     w.button.click()
     assert calls[-1] == ("large", ("library",))
     assert [p.get_height() for p in w.figure.axes[0].patches] == [4.0] != first[:1]
+
+
+def test_peak_memory_writes_no_profiler_markers_to_stderr(capfd):
+    """Chapter 06 must not write to stderr (issue 13 item 16): Kineto's "USDT ... profiler_start"
+    lines are dropped, any other line written meanwhile still reaches stderr."""
+    import os
+
+    capfd.readouterr()
+    assert P.peak_memory(lambda: torch.ones(1 << 16).sum()) >= 0
+    assert capfd.readouterr().err == ""
+    with P._without_kineto_markers():
+        os.write(2, b"USDT:2026-11-28 08:10:54 6843:6843 SyncActivityProfilerHandler.cpp:52] "
+                    b"profiler_start\nSTAGE:2026-11-28 08:10:54 6843:6843 "
+                    b"SyncActivityProfilerHandler.cpp:51] Completed Stage: Warm Up\na real problem\n")
+    assert capfd.readouterr().err == "a real problem\n"
