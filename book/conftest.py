@@ -38,16 +38,19 @@ def _stderr_text(outputs) -> str:
                    if o.get("output_type") == "stream" and o.get("name") == "stderr")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
     """In fast mode (the default, what CI runs), a notebook cell that wrote anything to stderr
-    (a warning, a progress bar, a C library's log line) fails, showing what it wrote."""
-    result = yield
-    if (type(item).__name__ == "IPyNbCell"
+    (a warning, a progress bar, a C library's log line) fails, showing what it wrote.
+
+    Written as a report wrapper (not a ``wrapper=True`` call hook) so that it works with every
+    pytest the project allows."""
+    outcome = yield
+    report = outcome.get_result()
+    if (call.when == "call" and report.passed and type(item).__name__ == "IPyNbCell"
             and os.environ.get("FREQFUSION_EDU_MODE", "fast").strip().lower() in ("", "fast")):
         text = _stderr_text(getattr(item, "test_outputs", None))
         if text:
-            pytest.fail(f"cell {getattr(item, 'cell_num', '?')} wrote to stderr in fast mode "
-                        f"(no chapter may print warnings or noise):\n{text[:2000]}",
-                        pytrace=False)
-    return result
+            report.outcome = "failed"
+            report.longrepr = (f"cell {getattr(item, 'cell_num', '?')} wrote to stderr in fast mode "
+                               f"(no chapter may print warnings or noise):\n{text[:2000]}")
