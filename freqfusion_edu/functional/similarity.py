@@ -67,7 +67,10 @@ def local_similarity(x: torch.Tensor, kernel_size: int = 3, dilation: int = 2,
     pad = (kernel_size // 2) * dilation
     # Half precision: norms are taken in float32 (a sum of C squares overflows float16 for
     # features above ~256/sqrt(C), and eps=1e-8 underflows to 0); the result has x's dtype.
-    xn = F.normalize(x.float() if x.dtype in (torch.float16, torch.bfloat16) else x, dim=1, eps=eps)
+    xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    # x / max(|x|, eps), as F.normalize, but with the norm as sqrt(sum(x^2)) over channels:
+    # linalg.vector_norm over dim 1 of an NCHW map is ~10x slower on a CPU than this sum.
+    xn = xf * xf.square().sum(1, keepdim=True).sqrt().clamp_min(eps).reciprocal()
     # Offsets come in pairs: offsets[m - 1 - i] == -offsets[i]. Dot products for the second
     # half, P_d(p) = xn(p) . xn(p + d) (zero where p + d is outside), then the first half as
     # sim_{-d}(q) = P_d(q - d): the same map shifted by d (zero-padded).
