@@ -33,7 +33,7 @@ FORBIDDEN = [
 ]
 # repository paths a chapter may name, checked for existence (not configs/: chapters also quote
 # mmsegmentation's configs/... paths, which live in that repository)
-REPO_PATH = re.compile(r"(?<![\w/.])((?:docs|classroom|freqfusion_edu|benchmarks|scripts|"
+REPO_PATH = re.compile(r"(?<![\w/.])(?:\.\./)?((?:docs|classroom|freqfusion_edu|benchmarks|scripts|"
                        r"results|data_samples|tests|book)/[\w./-]*[\w/])")
 
 
@@ -115,13 +115,14 @@ def test_the_scanner_finds_what_it_must():
         nbformat.v4.new_markdown_cell("As spec 2.7 says; see `shared/spec`, section 5.4, and "
                                       "/work/main/x. Spectra are fine."),
         nbformat.v4.new_markdown_cell("**Assignment:** `classroom/source/highpass/` "
-                                      "(solutions are in the source folder); see docs/nope.md."),
+                                      "(solutions are in the source folder); see docs/nope.md "
+                                      "and [this page](../docs/gone.md)."),
         nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1"),
         nbformat.v4.new_code_cell("y = 2  # as in spec 1.3\nprint('see the spec')"),
     ])
     text = "\n".join(problems(bad))
     for needle in ("'spec'", "'shared/'", "'/work/'", "'classroom/source'", "'solutions are'",
-                   "'BEGIN SOLUTION'", "'docs/nope.md'"):
+                   "'BEGIN SOLUTION'", "'docs/nope.md'", "'docs/gone.md'"):
         assert needle in text, (needle, text)
     assert "'Spectra'" not in text
     assert text.count("cell 3: 'spec'") == 2, text      # a comment and a string in code
