@@ -59,11 +59,6 @@ class Timing:
         return f"{self.median * 1e3:.2f} ms ± {self.spread * 100:.0f}% ({self.threads} thr)"
 
 
-def _sync(device) -> None:
-    if device is not None and torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def measure_time(fn: Callable[[], object], *, threads: int = 1, min_run_time: float = 0.5,
                  timer: str = "wall", device=None) -> Timing:
     """Median and spread of ``fn()``'s run time with ``torch.utils.benchmark``.

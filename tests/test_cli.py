@@ -58,3 +58,103 @@ def test_module_entry_point_exits_non_zero():
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "modle.fusion" in done.stderr and "model.fusion" in done.stderr
+
+
+# ------------------------------------------------------------------ issue 12: items 3, 4, 9, 10
+def test_only_the_projects_errors_become_one_line(monkeypatch, capsys):
+    import freqfusion_edu.engine.train as engine_train
+    from freqfusion_edu.errors import DataError
+
+    def shape_bug(*a, **k):
+        raise ValueError("a shape bug deep in a model")
+
+    monkeypatch.setattr(engine_train, "train", shape_bug)
+    with pytest.raises(ValueError, match="shape bug"):       # a bug keeps its traceback
+        main(["train", str(REPO / "configs/toy_cpu.yaml")])
+
+    def user_error(*a, **k):
+        raise DataError("label file x.png holds values [40]")
+
+    monkeypatch.setattr(engine_train, "train", user_error)
+    assert main(["train", str(REPO / "configs/toy_cpu.yaml")]) == 2
+    assert capsys.readouterr().err == "error: label file x.png holds values [40]\n"
+
+
+def test_broken_yaml_names_line_and_column(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  max_iters: 3\n seed: 1\n")
+    assert main(["train", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.yaml" in err and "line 3, column 2" in err
+
+
+def test_debug_works_after_the_command(capsys):
+    from freqfusion_edu.errors import ConfigError
+
+    for argv in (["--debug", "train", str(REPO / "configs/toy_cpu.yaml"), "--set", "train.lr=1"],
+                 ["train", str(REPO / "configs/toy_cpu.yaml"), "--set", "train.lr=1", "--debug"]):
+        with pytest.raises(ConfigError, match="train.lr"):
+            main(argv)
+
+
+def test_set_before_config(tmp_path, monkeypatch):
+    import freqfusion_edu.engine.train as engine_train
+
+    seen = {}
+    monkeypatch.setattr(engine_train, "train",
+                        lambda cfg, resume, overwrite: seen.update(cfg=cfg, resume=resume))
+    assert main(["train", "--set", "train.max_iters=7", "optim.lr=0.5",
+                 str(REPO / "configs/toy_cpu.yaml"), "--resume"]) == 0
+    assert seen["cfg"].train.max_iters == 7 and seen["cfg"].optim.lr == 0.5 and seen["resume"]
+    with pytest.raises(SystemExit) as e:                     # no config at all: say where it goes
+        main(["train", "--set", "train.max_iters=7"])
+    assert e.value.code == 2
+
+
+def _toy_args(out):
+    return ["train", str(REPO / "configs/toy_cpu.yaml"), "--set", f"train.out_dir={out}",
+            "train.max_iters=100000", "train.checkpoint_every=0", "train.eval_every=0",
+            "train.progress=false", "train.log_every=1", "data.toy_train=8", "data.toy_val=2",
+            "data.batch_size=2", "data.crop_size=[32,64]", "data.toy_size=[32,64]"]
+
+
+def test_existing_run_is_refused_on_one_line(tmp_path, capsys):
+    (tmp_path / "train_log.jsonl").write_text('{"iter": 1, "loss": 1.0}\n')
+    args = _toy_args(tmp_path) + ["train.max_iters=1"]   # the last value of a key wins
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path) in err and "--resume" in err
+    assert "--overwrite" in err and "train.out_dir" in err
+    assert (tmp_path / "train_log.jsonl").read_text() == '{"iter": 1, "loss": 1.0}\n'
+
+
+def test_ctrl_c_prints_the_exact_resume_command(tmp_path):
+    import shlex
+    import signal
+    import time
+
+    import torch
+
+    out = tmp_path / "run"
+    args = _toy_args(out) + ["--overwrite"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "freqfusion_edu", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = out / "train_log.jsonl"
+    try:
+        deadline = time.time() + 120
+        while not (log.exists() and log.read_text().count("\n") >= 2):
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "no training progress within 120 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    lines = err.strip().splitlines()
+    assert lines[-1].strip() == shlex.join(["python", "-m", "freqfusion_edu"]
+                                           + _toy_args(out) + ["--resume"])
+    held = torch.load(out / "last.pt", weights_only=True)["iteration"]
+    assert f"holds iteration {held}" in err and held >= 2

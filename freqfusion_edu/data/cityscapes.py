@@ -23,6 +23,8 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 
+from ..errors import DataError, DataRootError
+
 __all__ = ["Label", "LABELS", "CLASS_NAMES", "PALETTE", "LABEL_ID_TO_TRAIN_ID", "IGNORE_INDEX",
            "NUM_CLASSES", "labels_to_train_ids", "colorize", "CityscapesDataset",
            "verify_cityscapes", "VerifyReport", "cityscapes_help", "read_png", "pair_paths"]
@@ -103,6 +105,12 @@ LABEL_ID_TO_TRAIN_ID = _build_lut()
 _LUT_T = torch.from_numpy(LABEL_ID_TO_TRAIN_ID.astype(np.int64))
 _VALID_LABEL_IDS = frozenset(l.id for l in LABELS if l.id >= 0)
 _VALID_TRAIN_IDS = frozenset(range(NUM_CLASSES)) | {IGNORE_INDEX}
+
+
+def _bad_train_ids(raw: np.ndarray) -> list[int]:
+    """The values of a decoded labelTrainIds map that are neither 0..18 nor 255 (sorted)."""
+    bad = (raw < 0) | ((raw >= NUM_CLASSES) & (raw != IGNORE_INDEX))
+    return sorted(int(v) for v in np.unique(raw[bad])) if bad.any() else []
 
 
 def labels_to_train_ids(label_ids):
@@ -239,8 +247,12 @@ class CityscapesDataset(torch.utils.data.Dataset):
     ``(image_path, label_path)`` pairs.
 
     Raises:
-        FileNotFoundError: the root or split folder is missing, holds no images, or an image has
-            no label of the requested type; the message shows the expected layout and the fix.
+        DataRootError: (a ``FileNotFoundError``) the root or split folder is missing, holds no
+            images, or an image has no label of the requested type; the message shows the
+            expected layout and the fix.
+        DataError: (a ``ValueError``, when an item is read) a label file is not single-channel,
+            does not match its image's size, or holds values that are not labels (labelTrainIds
+            outside 0..18 and 255); the message names the file.
     """
 
     def __init__(self, root, split: str = "train", transforms: Callable | None = None,
@@ -254,17 +266,17 @@ class CityscapesDataset(torch.utils.data.Dataset):
         self.root, self.split = Path(root), split
         self.transforms, self.label_type = transforms, label_type
         if not self.root.is_dir():
-            raise FileNotFoundError(f"Cityscapes root {self.root} does not exist.\n"
+            raise DataRootError(f"Cityscapes root {self.root} does not exist.\n"
                                     + cityscapes_help(self.root))
         img_dir = self.root / "leftImg8bit" / split
         if not img_dir.is_dir():
             have = sorted(p.name for p in (self.root / "leftImg8bit").iterdir()) \
                 if (self.root / "leftImg8bit").is_dir() else []
-            raise FileNotFoundError(f"no folder {img_dir} (split {split!r}; found splits {have}).\n"
+            raise DataRootError(f"no folder {img_dir} (split {split!r}; found splits {have}).\n"
                                     + cityscapes_help(self.root))
         images = _find_images(self.root, split)
         if not images:
-            raise FileNotFoundError(f"no *{_IMG_SUFFIX} files under {img_dir}/<city>/.\n"
+            raise DataRootError(f"no *{_IMG_SUFFIX} files under {img_dir}/<city>/.\n"
                                     + cityscapes_help(self.root))
         files, missing = [], []
         for img in images:
@@ -278,7 +290,7 @@ class CityscapesDataset(torch.utils.data.Dataset):
             files.append((img, lab))
         if missing:
             kind = "labelIds or labelTrainIds" if label_type == "auto" else label_type
-            raise FileNotFoundError(
+            raise DataRootError(
                 f"{len(missing)} of {len(images)} images in {img_dir} have no {kind} label, e.g. "
                 f"{missing[0]} is missing. " + (
                     "The *_gtFine_labelTrainIds.png files are not in the download: use "
@@ -296,16 +308,24 @@ class CityscapesDataset(torch.utils.data.Dataset):
         image = torch.from_numpy(read_png(img_path).copy()).permute(2, 0, 1).float().div_(255.0)
         raw = read_png(lab_path)
         if raw.ndim != 2:
-            raise ValueError(f"label file {lab_path} is not a single-channel image "
-                             f"(decoded shape {raw.shape})")
+            raise DataError(f"label file {lab_path} is not a single-channel image "
+                            f"(decoded shape {raw.shape}); Cityscapes labels are 8-bit grey "
+                            "images of labelIds or trainIds")
         if lab_path.name.endswith(_LABEL_SUFFIX["labelIds"]):
             label = LABEL_ID_TO_TRAIN_ID[np.clip(raw, 0, 255).astype(np.uint8)]
         else:
+            bad = _bad_train_ids(raw)
+            if bad:
+                raise DataError(f"label file {lab_path} holds values {bad[:10]} that are not "
+                                f"trainIds: labelTrainIds must be 0..{NUM_CLASSES - 1} or "
+                                f"{IGNORE_INDEX} (ignore); regenerate it with "
+                                "csCreateTrainIdLabelImgs, or use the labelIds file "
+                                "(label_type='labelIds')")
             label = raw
         label = torch.from_numpy(np.array(label, dtype=np.int64))
         if tuple(label.shape) != tuple(image.shape[-2:]):
-            raise ValueError(f"image {img_path} is {tuple(image.shape[-2:])} (H, W) but its label "
-                             f"{lab_path} is {tuple(label.shape)}")
+            raise DataError(f"image {img_path} is {tuple(image.shape[-2:])} (H, W) but its label "
+                            f"{lab_path} is {tuple(label.shape)}")
         return image, label
 
     def __getitem__(self, index: int):
@@ -357,6 +377,14 @@ def _png_size(path: Path) -> tuple[int, int]:
 
     with Image.open(path) as im:
         return im.size[1], im.size[0]
+
+
+def _png_bands(path: Path) -> tuple[str, ...]:
+    """The channels a PNG decodes to (``('L',)`` for a label map), read from its header."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.getbands() if im.mode != "P" else ("R", "G", "B")
 
 
 def verify_cityscapes(root, splits: Sequence[str] = ("train", "val"), check_sizes: bool = True,
@@ -418,19 +446,25 @@ def verify_cityscapes(root, splits: Sequence[str] = ("train", "val"), check_size
                 continue
             try:
                 lab_size = _png_size(lab)
-                values = np.unique(read_png(lab)) if check_values else None
+                bands = _png_bands(lab)
+                decoded = read_png(lab) if check_values else None
             except Exception as exc:  # noqa: BLE001
                 report.problems.append(f"unreadable label {lab}: {exc}")
                 continue
+            # the rank first: np.unique would flatten a 3-channel map and hide it
+            rank_bad = (decoded.ndim != 2) if decoded is not None else len(bands) != 1
+            values = None if decoded is None or rank_bad else np.unique(decoded)
             report.counts[split] += 1
             report.sizes[split][img_size] = report.sizes[split].get(img_size, 0) + 1
             if check_sizes and img_size != lab_size:
                 report.problems.append(f"wrong size: {lab} is {lab_size[1]}x{lab_size[0]} but "
                                        f"{img.name} is {img_size[1]}x{img_size[0]} (W x H)")
+            if rank_bad:
+                shape = decoded.shape if decoded is not None else f"{len(bands)} channels"
+                report.problems.append(f"label {lab} is not single-channel (decoded shape "
+                                       f"{shape}); labels are 8-bit grey images")
+                continue
             if values is not None:
-                if values.ndim != 1:
-                    report.problems.append(f"label {lab} is not single-channel")
-                    continue
                 valid = _VALID_LABEL_IDS if lab.name.endswith(_LABEL_SUFFIX["labelIds"]) \
                     else _VALID_TRAIN_IDS
                 bad = sorted(int(v) for v in values if int(v) not in valid)

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 
 from .._validate import check_positive_int
+from .cityscapes import IGNORE_INDEX  # the one ignore label of the package
 
 __all__ = ["Scene", "CLASS_NAMES", "IGNORE_INDEX", "make_scene", "make_scene_batch",
            "class_embeddings", "features_from_scene", "blur_features", "bilinear_fusion"]
@@ -24,8 +25,8 @@ __all__ = ["Scene", "CLASS_NAMES", "IGNORE_INDEX", "make_scene", "make_scene_bat
 #: Class names in drawing order: a scene with ``num_classes=k`` draws only the first ``k``.
 CLASS_NAMES: tuple[str, ...] = ("sky", "building", "road", "sidewalk", "vegetation", "pole",
                                 "fence", "car", "person")
-#: Label of pixels that no metric should count (as in Cityscapes).
-IGNORE_INDEX = 255
+#: Label of pixels that no metric should count (as in Cityscapes): :data:`IGNORE_INDEX`, 255,
+#: imported from :mod:`freqfusion_edu.data.cityscapes`.
 
 _SKY, _BUILDING, _ROAD, _SIDEWALK, _VEG, _POLE, _FENCE, _CAR, _PERSON = range(9)
 

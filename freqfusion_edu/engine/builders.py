@@ -227,18 +227,19 @@ def default_param_groups(model: nn.Module, lr: float, weight_decay: float,
 
 
 def build_optimizer(model: nn.Module, cfg: Config, param_groups_fn=None) -> torch.optim.Optimizer:
-    """AdamW over the model's parameter groups; each group remembers its ``initial_lr``."""
+    """AdamW over the model's parameter groups; each group remembers its ``initial_lr``.
+
+    ``param_groups_fn(model, lr=, weight_decay=, head_lr_mult=)`` makes the groups (default:
+    :func:`freqfusion_edu.models.segmentor.param_groups`, which works for any model: parameters
+    under ``head.`` are the head's). An error in it propagates: a silent fall-back to other
+    learning rates would hide the bug.
+    """
     o = cfg.optim
     if param_groups_fn is None:
-        try:
-            from ..models.segmentor import param_groups as param_groups_fn
-        except ImportError:  # pragma: no cover - the models package is part of the library
-            param_groups_fn = default_param_groups
-    try:
-        groups = param_groups_fn(model, lr=o.lr, weight_decay=o.weight_decay,
-                                 head_lr_mult=o.head_lr_mult)
-    except (AttributeError, TypeError, KeyError):
-        groups = default_param_groups(model, o.lr, o.weight_decay, o.head_lr_mult)
+        from ..models.segmentor import param_groups as param_groups_fn
+    extra = {"fusion_lr_mult": o.fusion_lr_mult} if o.fusion_lr_mult else {}
+    groups = param_groups_fn(model, lr=o.lr, weight_decay=o.weight_decay,
+                             head_lr_mult=o.head_lr_mult, **extra)
     opt = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
     for g in opt.param_groups:
         g["initial_lr"] = g["lr"]

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import CheckpointNotFoundError
+
 __all__ = ["save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state",
            "FORMAT"]
 
@@ -66,11 +68,12 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load a checkpoint with ``weights_only=True``.
 
     Raises:
-        FileNotFoundError: no file at ``path`` (the message names it).
+        CheckpointNotFoundError: no file at ``path`` (a ``FileNotFoundError``; the message names
+            it).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} not found")
+        raise CheckpointNotFoundError(f"checkpoint {str(path)!r} not found")
     return torch.load(path, map_location=map_location, weights_only=True)
 
 

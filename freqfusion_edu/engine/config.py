@@ -17,17 +17,11 @@ from typing import Any, Optional, Sequence
 
 import yaml
 
+from ..errors import ConfigError, DataRootError
+
 __all__ = ["ConfigError", "DataRootError", "ModelConfig", "DataConfig", "OptimConfig", "TrainConfig",
            "EvalConfig", "Config", "load_config", "config_from_dict", "apply_overrides",
            "config_to_dict", "resolve_data_root", "valid_keys"]
-
-
-class ConfigError(ValueError):
-    """A config file or override is wrong; the message says which key and what would be valid."""
-
-
-class DataRootError(FileNotFoundError):
-    """The data folder a config points at does not exist; the message names it and the fix."""
 
 
 @dataclass
@@ -61,6 +55,7 @@ class OptimConfig:
     betas: tuple = (0.9, 0.999)
     weight_decay: float = 0.01
     head_lr_mult: float = 10.0
+    fusion_lr_mult: float = 0.0       # the head's FreqFusion modules train at lr * this; 0 = head_lr_mult
     warmup_iters: int = 1500
     warmup_ratio: float = 1e-6        # the warm-up starts at lr * warmup_ratio, linearly to lr
     power: float = 1.0                # poly decay (1 - it / max_iters) ** power, to min_lr
@@ -216,7 +211,7 @@ def config_from_dict(d: dict | None, base: Config | None = None) -> Config:
     >>> config_from_dict({'train': {'max_iter': 10}})
     Traceback (most recent call last):
     ...
-    freqfusion_edu.engine.config.ConfigError: unknown config key 'train.max_iter'; did you mean train.max_iters?
+    freqfusion_edu.errors.ConfigError: unknown config key 'train.max_iter'; did you mean train.max_iters?
     """
     cfg = dataclasses.replace(base) if base is not None else Config()
     cfg = Config(**{s: dataclasses.replace(getattr(cfg, s)) for s in _SECTIONS})
@@ -284,12 +279,24 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] | None = None)
     try:
         d = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}".splitlines()[0]) from None
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {_yaml_problem(e)}") from None
     try:
         cfg = config_from_dict(d)
     except ConfigError as e:
         raise ConfigError(f"{path.name}: {e}") from None
     return apply_overrides(cfg, overrides)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """``line L, column C: what is wrong`` of a YAML error (1-based, as editors count)."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    problem = " ".join(str(getattr(e, "problem", None) or e).split())
+    context = getattr(e, "context", None)
+    if context:
+        problem = f"{problem} ({' '.join(str(context).split())})"
+    if mark is None:
+        return problem
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 _CHOICES = {"data.dataset": ("cityscapes", "toy"), "eval.mode": ("whole", "slide"),
@@ -308,6 +315,7 @@ def validate(cfg: Config) -> None:
     positive = ["model.num_classes", "data.batch_size", "data.toy_train", "data.toy_val",
                 "train.max_iters", "train.grad_accum", "train.log_every"]
     non_negative = ["model.head_width", "data.num_workers", "optim.warmup_iters", "train.checkpoint_every",
+                    "optim.fusion_lr_mult",
                     "train.eval_every", "eval.max_images"]
     for key in positive + non_negative:
         sec, name = key.split(".")
@@ -329,6 +337,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"config key 'optim.lr' must be > 0, got {cfg.optim.lr!r}")
     if not 0 < cfg.optim.warmup_ratio <= 1:
         raise ConfigError(f"config key 'optim.warmup_ratio' must be in (0, 1], got {cfg.optim.warmup_ratio!r}")
+    if cfg.model.pretrained and cfg.model.backbone == "tiny":
+        raise ConfigError(f"config key 'model.pretrained' must be null with model.backbone 'tiny' "
+                          f"(the tiny backbone has no pretrained weights), got {cfg.model.pretrained!r}")
     if not 0 <= cfg.eval.boundary_iou < 1:
         raise ConfigError(f"config key 'eval.boundary_iou' must be in [0, 1), got {cfg.eval.boundary_iou!r}")
 

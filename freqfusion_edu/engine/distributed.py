@@ -10,7 +10,6 @@ any IoU is computed (a mean of per-rank mIoUs would be wrong).
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Iterator
@@ -20,9 +19,10 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler
 
-__all__ = ["DistInfo", "init_distributed", "cleanup_distributed", "is_distributed", "is_main",
-           "all_reduce_sum", "barrier", "maybe_sync_batchnorm", "ResumableDistributedSampler",
-           "sample_seed"]
+from ..errors import ConfigError
+
+__all__ = ["DistInfo", "init_distributed", "cleanup_distributed", "is_distributed",
+           "all_reduce_sum", "maybe_sync_batchnorm", "ResumableDistributedSampler", "sample_seed"]
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,6 @@ class DistInfo:
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
-
-
-def is_main() -> bool:
-    """True on rank 0 (and in a single process)."""
-    return not is_distributed() or dist.get_rank() == 0
 
 
 def init_distributed(device: str = "auto") -> DistInfo:
@@ -75,18 +70,22 @@ def init_distributed(device: str = "auto") -> DistInfo:
     return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev)
 
 
-def cleanup_distributed() -> None:
-    """Leave the process group (safe to call when none was started)."""
-    if is_distributed():
-        try:
+def cleanup_distributed(error: bool = False) -> None:
+    """Leave the process group (safe to call when none was started).
+
+    Args:
+        error: this process leaves because of an exception. Then no collective runs: the other
+            processes are not at the same point (they may be waiting in a step's all-reduce), so
+            a barrier here would wait for ever instead of letting ``torchrun`` see the failure
+            and stop them.
+    """
+    if not is_distributed():
+        return
+    try:
+        if not error:
             dist.barrier()
-        finally:
-            dist.destroy_process_group()
-
-
-def barrier() -> None:
-    if is_distributed():
-        dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
@@ -146,8 +145,9 @@ class ResumableDistributedSampler(DistributedSampler):
     def __init__(self, dataset_len: int, batch_size: int, num_replicas: int = 1, rank: int = 0,
                  seed: int = 0, shuffle: bool = True):
         if dataset_len < batch_size * num_replicas:
-            raise ValueError(f"the training set has {dataset_len} images, fewer than one global batch "
-                             f"(batch_size {batch_size} x {num_replicas} processes)")
+            raise ConfigError(f"the training set has {dataset_len} images, fewer than one global "
+                              f"batch (data.batch_size {batch_size} x {num_replicas} processes); "
+                              "lower data.batch_size")
         # DistributedSampler only needs len(); a range stands in for the dataset
         super().__init__(range(dataset_len), num_replicas=num_replicas, rank=rank, shuffle=shuffle,
                          seed=seed, drop_last=True)
@@ -183,7 +183,3 @@ class ResumableDistributedSampler(DistributedSampler):
 
     def __len__(self) -> int:  # samples of this rank per epoch
         return self.per_epoch
-
-    @property
-    def epoch_len_iters(self) -> int:
-        return math.floor(self.per_epoch / self.batch_size)

@@ -228,18 +228,29 @@ def evaluate(model: nn.Module, dataset, num_classes: int, class_names: Sequence[
     Returns:
         :class:`EvalResult`.
     """
-    from ..metrics import BoundaryIoU, ConfusionMatrix
-    from ..metrics import feature_similarity as feat_sim
-
     device = torch.device(device)
     if class_names is None:
         class_names = tuple(str(i) for i in range(num_classes))
     if len(class_names) != num_classes:
         raise ValueError(f"class_names has {len(class_names)} names but num_classes is {num_classes}")
-    if normalize_inputs:
-        from ..data.transforms import normalize
     was_training = model.training
     model.eval()
+    try:
+        return _evaluate(model, dataset, num_classes, class_names, mode, crop, stride,
+                         boundary_ratio, feature_similarity, device, normalize_inputs, max_images,
+                         rank, world_size, progress, amp)
+    finally:
+        model.train(was_training)  # also when a forward pass fails
+
+
+def _evaluate(model, dataset, num_classes, class_names, mode, crop, stride, boundary_ratio,
+              feature_similarity, device, normalize_inputs, max_images, rank, world_size,
+              progress, amp) -> EvalResult:
+    from ..metrics import BoundaryIoU, ConfusionMatrix
+    from ..metrics import feature_similarity as feat_sim
+
+    if normalize_inputs:
+        from ..data.transforms import normalize
     cm = ConfusionMatrix(num_classes, device=device)
     biou = BoundaryIoU(num_classes, dilation_ratio=boundary_ratio, device=device) if boundary_ratio > 0 else None
     fs_sum = torch.zeros(4, dtype=torch.float64)
@@ -294,5 +305,4 @@ def evaluate(model: nn.Module, dataset, num_classes: int, class_names: Sequence[
         vals = (fs_sum / fs_n.clamp_min(1)).tolist()
         result.feature_similarity = {k: (v if fs_n[j] > 0 else math.nan) for j, (k, v) in
                                      enumerate(zip(("intra", "inter", "margin", "error_rate"), vals))}
-    model.train(was_training)
     return result

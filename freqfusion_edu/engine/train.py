@@ -6,11 +6,18 @@ One function, :func:`train`, serves the CLI (``freqfusion-edu train CONFIG``), `
 Exact resume: the checkpoint holds the model, optimizer, GradScaler, every RNG state (per rank),
 the iteration and the sampler position. The learning rate is a pure function of the iteration and
 each training sample's augmentation is seeded by its place in the global order, so a resumed run
-computes the same losses as one that was never stopped.
+computes the same losses as one that was never stopped. What fixes the sample order (the batch
+size, the accumulation steps, the seed, the number of processes, the training set's size) must be
+the same on resume: a change is refused with the key's name.
 
-Loss normalisation: the cross-entropy is summed over the valid pixels of every process's batch and
-divided by the *global* number of valid pixels, so N processes with batch B compute the same
-gradient as one process with batch N*B.
+Nothing a user wrote is lost: a new run refuses a folder that holds a run (``resume`` or
+``overwrite`` say what to do with it), and Ctrl-C / SIGTERM finish the current step, write a
+checkpoint and raise :class:`TrainingInterrupted` naming the iteration it holds.
+
+Loss normalisation: the cross-entropy is summed over the valid pixels of every micro-batch of a
+step on every process and divided by the step's *global* number of valid pixels (counted before
+the first forward pass), so N processes x M micro-batches of B images compute the same gradient
+as one process with one batch of N*M*B.
 """
 from __future__ import annotations
 
@@ -19,6 +26,8 @@ import csv
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +38,9 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from ..data.cityscapes import IGNORE_INDEX
 from ..data.transforms import normalize
+from ..errors import CheckpointError, RunExistsError
 from .builders import (PolyWarmup, build_datasets, build_model, build_optimizer,
                        enable_activation_checkpointing)
 from .checkpoint import (FORMAT, capture_rng_state, load_checkpoint, restore_rng_state,
@@ -39,9 +50,14 @@ from .distributed import (ResumableDistributedSampler, all_reduce_sum, cleanup_d
                           init_distributed, is_distributed, maybe_sync_batchnorm)
 from .evaluate import EvalResult, evaluate
 
-__all__ = ["train", "TrainResult", "checkpoint_path", "evaluate_config"]
+__all__ = ["train", "TrainResult", "TrainingInterrupted", "checkpoint_path", "evaluate_config",
+           "RUN_FILES"]
 
-IGNORE_INDEX = 255
+RUN_FILES = ("last.pt", "train_log.jsonl", "metrics.jsonl", "metrics.csv")
+"""The files that make a folder hold a run (``config.yaml`` alone does not)."""
+
+# keys that fix which samples each iteration sees; a resumed run must keep them
+_ORDER_KEYS = ("data.batch_size", "train.grad_accum", "train.seed")
 
 
 @dataclass
@@ -63,6 +79,19 @@ class TrainResult:
         return self.evaluations[-1][1] if self.evaluations else None
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped :func:`train` after a finished step and a checkpoint.
+
+    ``iteration`` is the iteration the checkpoint at ``checkpoint`` holds; ``signal_name`` is
+    ``'SIGINT'`` or ``'SIGTERM'``. ``train(cfg, resume=True)`` (``--resume``) carries on from it.
+    """
+
+    def __init__(self, iteration: int, checkpoint: Path | None, signal_name: str):
+        self.iteration, self.checkpoint, self.signal_name = iteration, checkpoint, signal_name
+        where = f"; {checkpoint} holds iteration {iteration}" if checkpoint else ""
+        super().__init__(f"{signal_name} at iteration {iteration}{where}")
+
+
 def checkpoint_path(out_dir) -> Path:
     """The rolling checkpoint of a run: ``out_dir/last.pt``."""
     return Path(out_dir) / "last.pt"
@@ -72,6 +101,33 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device_type=device.type,
                           dtype=torch.bfloat16 if device.type == "cpu" else torch.float16,
                           enabled=enabled)
+
+
+# --------------------------------------------------------------------------------- files
+def _run_files(out_dir: Path) -> list[str]:
+    return [n for n in RUN_FILES if (out_dir / n).exists()]
+
+
+def _check_out_dir(out_dir: Path, resume, overwrite: bool) -> None:
+    """Refuse to start a new run over the files of an earlier one (before any work is done)."""
+    if overwrite:
+        if resume:
+            raise ValueError("resume and overwrite exclude each other: resume continues the run "
+                             "in train.out_dir, overwrite replaces it")
+        return
+    found = _run_files(out_dir)
+    explicit = isinstance(resume, (str, os.PathLike))
+    if not found or (resume and not explicit):
+        return
+    if explicit and Path(resume).resolve() == checkpoint_path(out_dir).resolve():
+        return
+    what = ("resume from another checkpoint into it" if explicit else "start a new run in it")
+    raise RunExistsError(
+        f"train.out_dir {str(out_dir)!r} already holds a run ({', '.join(found)}); refusing to "
+        f"{what}, nothing was changed. Either continue that run with --resume "
+        f"(train(cfg, resume=True)), or start a new one in another folder with "
+        f"--set train.out_dir=NEW_FOLDER, or replace it with --overwrite "
+        f"(train(cfg, overwrite=True)).")
 
 
 def _truncate_logs(out_dir: Path, after: int) -> None:
@@ -124,15 +180,65 @@ def _gather_rng() -> list:
     return states
 
 
-def train(cfg: Config, resume: bool | str = False, *, build_model_fn: Callable | None = None,
-          build_data_fn: Callable | None = None, param_groups_fn: Callable | None = None,
-          log: Callable[[str], None] | None = print, stop_at: int | None = None) -> TrainResult:
+# --------------------------------------------------------------------------------- signals
+class _StopRequest:
+    """Turns the first SIGINT / SIGTERM into a request to stop after the current step.
+
+    A second signal raises :class:`KeyboardInterrupt` at once (the user insists). Handlers are
+    installed only in the main thread (Python allows no other) and restored on exit.
+    """
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.signal_name is not None:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+                except (ValueError, OSError):  # pragma: no cover - e.g. an embedded interpreter
+                    pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+    def requested(self, world_size: int) -> bool:
+        """Whether any process was asked to stop (a collective when several processes run)."""
+        flag = self.signal_name is not None
+        if world_size > 1:
+            flag = bool(all_reduce_sum(torch.tensor([int(flag)])).item())
+            if flag and self.signal_name is None:
+                self.signal_name = "SIGTERM"  # another rank was signalled
+        return flag
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C to the main process, which stops after the step."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# --------------------------------------------------------------------------------- the run
+def train(cfg: Config, resume: bool | str = False, *, overwrite: bool = False,
+          build_model_fn: Callable | None = None, build_data_fn: Callable | None = None,
+          param_groups_fn: Callable | None = None, log: Callable[[str], None] | None = print,
+          stop_at: int | None = None) -> TrainResult:
     """Train the model ``cfg`` describes; evaluate, log and checkpoint as it says.
 
     Args:
         cfg: a :class:`~freqfusion_edu.engine.config.Config`.
         resume: ``True`` continues from ``cfg.train.out_dir/last.pt`` if it exists (from scratch
             otherwise); a path continues from that checkpoint.
+        overwrite: start from scratch even if ``cfg.train.out_dir`` holds a run (its checkpoint
+            and logs are deleted). Without it (and without ``resume``) such a folder is refused.
         build_model_fn / build_data_fn / param_groups_fn: replace :func:`build_model`,
             :func:`build_datasets` and the parameter groups (tests use tiny stand-ins).
         log: where one-line messages go on rank 0 (``None``: silent).
@@ -140,198 +246,293 @@ def train(cfg: Config, resume: bool | str = False, *, build_model_fn: Callable |
             evaluation); ``train(cfg, resume=True)`` carries on from there with the same schedule.
     Returns:
         :class:`TrainResult` (on every rank; files are written by rank 0 only).
+    Raises:
+        RunExistsError: ``out_dir`` holds a run and neither ``resume`` nor ``overwrite`` is set.
+        CheckpointError: the checkpoint does not fit (another model, batch size, accumulation,
+            seed, number of processes or training set size); the message names the key.
+        TrainingInterrupted: Ctrl-C or SIGTERM; the current step was finished and checkpointed.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) the function joins the process group, wraps the
-    model in DistributedDataParallel and leaves the group at the end.
+    model in DistributedDataParallel and leaves the group at the end (without a last collective
+    when it leaves on an error, so one failing process never leaves the others waiting).
     """
+    _check_out_dir(Path(cfg.train.out_dir), resume, overwrite)
     started_group = not is_distributed() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     info = init_distributed(cfg.train.device)
+    failed = True
     try:
-        return _train(cfg, resume, info, build_model_fn or build_model,
-                      build_data_fn or build_datasets, param_groups_fn,
-                      log if info.is_main else None, stop_at)
+        with _StopRequest() as stop:
+            run = _Run(cfg, info, build_model_fn or build_model, build_data_fn or build_datasets,
+                       param_groups_fn, log if info.is_main else None, stop)
+            result = run.fit(resume, overwrite, stop_at)
+        failed = False
+        return result
     finally:
         if started_group:
-            cleanup_distributed()
+            cleanup_distributed(error=failed)
 
 
-def _train(cfg, resume, info, build_model_fn, build_data_fn, param_groups_fn, log,
-           stop_at=None) -> TrainResult:
-    say = log or (lambda s: None)
-    t = cfg.train
-    device = info.device
-    out_dir = Path(t.out_dir)
-    torch.manual_seed(t.seed)
-    data = build_data_fn(cfg)
-    model = build_model_fn(cfg)
-    model = maybe_sync_batchnorm(model, device).to(device)
-    if t.activation_checkpointing:
-        wrapped = enable_activation_checkpointing(model)
-        say(f"activation checkpointing: {', '.join(wrapped) or 'nothing to wrap'}")
-    optimizer = build_optimizer(model, cfg, param_groups_fn)
-    schedule = PolyWarmup.from_config(cfg)
-    use_scaler = t.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+class _Run:
+    """One training run's state; :meth:`fit` calls the named steps in order."""
 
-    start = 0
-    ckpt_file = Path(resume) if isinstance(resume, (str, os.PathLike)) else checkpoint_path(out_dir)
-    state = None
-    if resume:
-        if ckpt_file.is_file():
-            state = load_checkpoint(ckpt_file, map_location="cpu")
-            if state.get("format") != FORMAT:
-                raise ValueError(f"{ckpt_file} is not a freqfusion-edu training checkpoint "
-                                 f"(format {state.get('format')!r}, expected {FORMAT!r})")
-            if state["config"]["model"] != config_to_dict(cfg)["model"]:
-                raise ValueError(f"{ckpt_file} was trained with model {state['config']['model']} "
-                                 f"but the config says {config_to_dict(cfg)['model']}")
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            for g, g0 in zip(optimizer.param_groups, state["optimizer"]["param_groups"]):
-                g["initial_lr"] = g0["initial_lr"]
-            if use_scaler and state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            start = int(state["iteration"])
-            say(f"resumed from {ckpt_file} at iteration {start}")
-        elif isinstance(resume, (str, os.PathLike)):
-            raise FileNotFoundError(f"checkpoint {str(ckpt_file)!r} not found")
-        else:
-            say(f"no checkpoint at {ckpt_file}; starting from iteration 0")
+    def __init__(self, cfg, info, build_model_fn, build_data_fn, param_groups_fn, log, stop):
+        self.cfg, self.info, self.log, self.stop = cfg, info, log, stop
+        self.say = log or (lambda s: None)
+        t = cfg.train
+        self.device = info.device
+        self.out_dir = Path(t.out_dir)
+        torch.manual_seed(t.seed)
+        self.data = build_data_fn(cfg)
+        model = build_model_fn(cfg)
+        self.model = maybe_sync_batchnorm(model, self.device).to(self.device)
+        if t.activation_checkpointing:
+            wrapped = enable_activation_checkpointing(self.model)
+            self.say(f"activation checkpointing: {', '.join(wrapped) or 'nothing to wrap'}")
+        self.optimizer = build_optimizer(self.model, cfg, param_groups_fn)
+        self.schedule = PolyWarmup.from_config(cfg)
+        self.use_scaler = t.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_scaler)
+        self.per_iter = cfg.data.batch_size * t.grad_accum   # samples of one rank per step
+        self.result = TrainResult(out_dir=self.out_dir, model=self.model,
+                                  class_names=tuple(self.data.class_names))
 
-    ddp_model = model
-    if info.world_size > 1:
-        ddp_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+    # ----------------------------------------------------------------------- resume
+    def _check_fits(self, state: dict, ckpt_file: Path) -> None:
+        """Refuse a checkpoint whose model or sample order differs from this run's."""
+        if state.get("format") != FORMAT:
+            raise CheckpointError(f"{ckpt_file} is not a freqfusion-edu training checkpoint "
+                                  f"(format {state.get('format')!r}, expected {FORMAT!r})")
+        now = config_to_dict(self.cfg)
+        saved = state["config"]
+        if saved["model"] != now["model"]:
+            diff = sorted(k for k in set(saved["model"]) | set(now["model"])
+                          if saved["model"].get(k) != now["model"].get(k))
+            raise CheckpointError(f"{ckpt_file} was trained with model {saved['model']} but the "
+                                  f"config says {now['model']} (differs in "
+                                  f"{', '.join('model.' + k for k in diff)})")
+        fix = ("a resumed run must see the same samples in the same order; set it back "
+               "(--set {key}={old}) or start a new run in another train.out_dir")
+        for key in _ORDER_KEYS:
+            sec, name = key.split(".")
+            old, new = saved[sec][name], now[sec][name]
+            if old != new:
+                raise CheckpointError(f"cannot resume from {ckpt_file}: {key} was {old!r} when it "
+                                      f"was saved, the config now says {new!r}; "
+                                      + fix.format(key=key, old=old))
+        world = state["sampler"].get("world_size", len(state["rng"]))
+        if world != self.info.world_size:
+            raise CheckpointError(
+                f"cannot resume from {ckpt_file}: it was saved by {world} process(es) (world "
+                f"size), this run has {self.info.world_size}; a resumed run must see the same "
+                f"samples in the same order: run it with torchrun --nproc_per_node {world} (or "
+                f"start a new run in another train.out_dir)")
+        n_old = state["sampler"].get("dataset_len")
+        n_new = len(self.data.train)
+        if n_old is not None and n_old != n_new:
+            raise CheckpointError(
+                f"cannot resume from {ckpt_file}: the training set had {n_old} images when it was "
+                f"saved, it has {n_new} now; a resumed run must see the same samples in the same "
+                f"order: point data.root at the same data or start a new run in another "
+                f"train.out_dir")
 
-    sampler = ResumableDistributedSampler(len(data.train), cfg.data.batch_size,
-                                          num_replicas=info.world_size, rank=info.rank,
-                                          seed=t.seed)
-    per_iter = cfg.data.batch_size * t.grad_accum
-    sampler.start_at(start * per_iter)
-    loader = torch.utils.data.DataLoader(
-        data.train, batch_size=cfg.data.batch_size, sampler=sampler,
-        num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda",
-        persistent_workers=False, drop_last=True)
+    def _resume(self, resume) -> dict | None:
+        """Load the checkpoint ``resume`` names into the model/optimizer/scaler; its state."""
+        if not resume:
+            return None
+        explicit = isinstance(resume, (str, os.PathLike))
+        ckpt_file = Path(resume) if explicit else checkpoint_path(self.out_dir)
+        if not ckpt_file.is_file() and not explicit:
+            self.say(f"no checkpoint at {ckpt_file}; starting from iteration 0")
+            return None
+        state = load_checkpoint(ckpt_file, map_location="cpu")
+        self._check_fits(state, ckpt_file)
+        _load_weights(self.model, state["model"], ckpt_file, self.cfg)
+        self.optimizer.load_state_dict(state["optimizer"])
+        for g, g0 in zip(self.optimizer.param_groups, state["optimizer"]["param_groups"]):
+            g["initial_lr"] = g0["initial_lr"]
+        if self.use_scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.say(f"resumed from {ckpt_file} at iteration {int(state['iteration'])}")
+        return state
 
-    # every RNG after the data and model are built; a resumed run takes the saved ones.
-    # The loader's iterator draws a base seed from the global RNG when created: create it first.
-    torch.manual_seed(t.seed * 1000 + info.rank)
-    data_iter = iter(loader)
-    if state is not None:
-        rng = state["rng"]
-        restore_rng_state(rng[info.rank] if len(rng) == info.world_size else rng[0])
-
-    if info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-        if start > 0:
-            _truncate_logs(out_dir, start)
-        elif not resume:
-            for name in ("train_log.jsonl", "metrics.jsonl", "metrics.csv"):
-                (out_dir / name).unlink(missing_ok=True)
-
-    result = TrainResult(start_iteration=start, iterations=start, out_dir=out_dir, model=model,
-                         class_names=tuple(data.class_names))
-
-    def save(it: int) -> None:
-        rng = _gather_rng()  # collective: every rank takes part
-        if not info.is_main:
+    def _prepare_out_dir(self, start: int, resume, overwrite: bool) -> None:
+        if not self.info.is_main:
             return
-        obj = {"format": FORMAT, "iteration": it, "model": model.state_dict(),
-               "optimizer": optimizer.state_dict(),
-               "scaler": scaler.state_dict() if use_scaler else {},
-               "rng": rng, "sampler": {**sampler.state(), "consumed": it * per_iter},
-               "config": config_to_dict(cfg), "class_names": list(data.class_names)}
-        result.checkpoint = save_checkpoint(obj, checkpoint_path(out_dir))
+        out_dir, cfg = self.out_dir, self.cfg
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            for name in RUN_FILES:
+                (out_dir / name).unlink(missing_ok=True)
+        if resume:
+            _truncate_logs(out_dir, start)  # rows after the checkpoint are recomputed
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 
-    def run_eval(it: int, recent_loss: float, lr: float) -> None:
-        res = evaluate(model, data.val, cfg.model.num_classes, data.class_names,
+    # ----------------------------------------------------------------------- one step
+    def _next_micro_batches(self) -> list:
+        return [next(self.data_iter) for _ in range(self.cfg.train.grad_accum)]
+
+    def _step(self, it: int) -> float:
+        """One optimizer step over ``grad_accum`` micro-batches; the step's mean loss."""
+        t, info, device = self.cfg.train, self.info, self.device
+        lr = self.schedule.apply(self.optimizer, it)
+        self.optimizer.zero_grad(set_to_none=True)
+        micro = self._next_micro_batches()
+        # the step's valid pixels, over every micro-batch and process, before any forward pass
+        n_valid = float(all_reduce_sum(
+            sum(int((labels != IGNORE_INDEX).sum()) for _, labels in micro)
+            * torch.ones((), dtype=torch.int64)).clamp_min(1))
+        loss_sum_total = torch.zeros((), dtype=torch.float64, device=device)
+        for i, (images, labels) in enumerate(micro):
+            images = normalize(images.to(device, non_blocking=True))
+            labels = labels.to(device, non_blocking=True)
+            last = i == len(micro) - 1
+            sync = last or info.world_size == 1
+            ctx = contextlib.nullcontext() if sync else self.ddp_model.no_sync()
+            with ctx:
+                with _autocast(device, t.amp):
+                    logits = self.ddp_model(images)
+                loss_sum = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX,
+                                           reduction="sum")
+                # DDP averages gradients over ranks: scale back to "sum / global valid pixels"
+                self.scaler.scale(loss_sum * (info.world_size / n_valid)).backward()
+            loss_sum_total += loss_sum.detach().double()
+            self.images_done += images.shape[0] * info.world_size
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.lr = lr
+        loss = float(all_reduce_sum(loss_sum_total)) / n_valid
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the loss is {loss} at iteration {it + 1}; lower optim.lr "
+                                     "or turn train.amp off")
+        return loss
+
+    # ----------------------------------------------------------------------- evaluation
+    def _evaluate(self, it: int, recent_loss: float) -> None:
+        cfg, info = self.cfg, self.info
+        res = evaluate(self.model, self.data.val, cfg.model.num_classes, self.data.class_names,
                        mode=cfg.eval.mode, crop=cfg.eval.crop, stride=cfg.eval.stride,
                        boundary_ratio=cfg.eval.boundary_iou,
-                       feature_similarity=cfg.eval.feature_similarity, device=device,
+                       feature_similarity=cfg.eval.feature_similarity, device=self.device,
                        max_images=cfg.eval.max_images, rank=info.rank,
-                       world_size=info.world_size, amp=t.amp,
-                       progress=bool(t.progress and log is not None))
-        result.evaluations.append((it, res))
+                       world_size=info.world_size, amp=cfg.train.amp,
+                       progress=bool(cfg.train.progress and self.log is not None))
+        self.result.evaluations.append((it, res))
         if info.is_main:
-            row = {"iter": it, "train_loss": recent_loss, "lr": lr, **res.summary()}
-            _log_metrics(out_dir, row)
-            extra = f"  bIoU {100 * res.mean_boundary_iou:.2f}" if res.mean_boundary_iou is not None else ""
-            say(f"iter {it}: mIoU {100 * res.miou:.2f}{extra}")
+            row = {"iter": it, "train_loss": recent_loss, "lr": self.lr, **res.summary()}
+            _log_metrics(self.out_dir, row)
+            extra = (f"  bIoU {100 * res.mean_boundary_iou:.2f}"
+                     if res.mean_boundary_iou is not None else "")
+            self.say(f"iter {it}: mIoU {100 * res.miou:.2f}{extra}")
 
-    bar = None
-    if t.progress and log is not None and start < t.max_iters:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=t.max_iters, initial=start, desc="train", dynamic_ncols=True)
-    ddp_model.train()
-    window, lr = [], schedule.factor(start) * cfg.optim.lr
-    t0 = time.perf_counter()
-    tick, images_done = time.perf_counter(), 0
-    it = start
-    end = t.max_iters if stop_at is None else min(int(stop_at), t.max_iters)
-    try:
-        while it < end:
-            lr = schedule.apply(optimizer, it)
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = torch.zeros((), dtype=torch.float64, device=device)
-            for micro in range(t.grad_accum):
-                images, labels = next(data_iter)
-                images = images.to(device, non_blocking=True)
-                labels = labels.to(device, non_blocking=True)
-                images = normalize(images)
-                n_valid = all_reduce_sum((labels != IGNORE_INDEX).sum()).clamp_min(1)
-                sync = (micro == t.grad_accum - 1) or info.world_size == 1
-                ctx = contextlib.nullcontext() if sync else ddp_model.no_sync()
-                with ctx:
-                    with _autocast(device, t.amp):
-                        logits = ddp_model(images)
-                    loss_sum = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX,
-                                               reduction="sum")
-                    # DDP averages gradients over ranks: scale back to "sum / global valid pixels"
-                    loss = loss_sum * info.world_size / (n_valid * t.grad_accum)
-                    scaler.scale(loss).backward()
-                step_loss += all_reduce_sum(loss_sum.detach().double()) / (n_valid * t.grad_accum)
-                images_done += images.shape[0] * info.world_size
-            scaler.step(optimizer)
-            scaler.update()
-            it += 1
-            loss_value = float(step_loss)
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(f"the loss is {loss_value} at iteration {it}; lower optim.lr "
-                                         "or turn train.amp off")
-            result.losses.append((it, loss_value))
-            result.iterations = it
-            window.append(loss_value)
-            if bar is not None:
-                bar.update(1)
-            if it % t.log_every == 0 or it == t.max_iters:
-                now = time.perf_counter()
-                ips = images_done / max(now - tick, 1e-9)
-                tick, images_done = now, 0
-                mean_loss = sum(window) / len(window)
-                if info.is_main:
-                    _append_jsonl(out_dir / "train_log.jsonl",
-                                  {"iter": it, "loss": mean_loss, "last_loss": loss_value,
-                                   "lr": lr, "images_per_s": ips})
+    # ----------------------------------------------------------------------- checkpoint
+    def _save(self, it: int) -> None:
+        rng = _gather_rng()  # collective: every rank takes part
+        if not self.info.is_main:
+            return
+        obj = {"format": FORMAT, "iteration": it, "model": self.model.state_dict(),
+               "optimizer": self.optimizer.state_dict(),
+               "scaler": self.scaler.state_dict() if self.use_scaler else {},
+               "rng": rng,
+               "sampler": {**self.sampler.state(), "consumed": it * self.per_iter,
+                           "world_size": self.info.world_size,
+                           "dataset_len": len(self.data.train)},
+               "config": config_to_dict(self.cfg), "class_names": list(self.data.class_names)}
+        self.result.checkpoint = save_checkpoint(obj, checkpoint_path(self.out_dir))
+
+    # ----------------------------------------------------------------------- the loop
+    def _build_loader(self, start: int, state: dict | None) -> None:
+        cfg, info, t = self.cfg, self.info, self.cfg.train
+        self.ddp_model = self.model
+        if info.world_size > 1:
+            self.ddp_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.sampler = ResumableDistributedSampler(len(self.data.train), cfg.data.batch_size,
+                                                   num_replicas=info.world_size, rank=info.rank,
+                                                   seed=t.seed)
+        self.sampler.start_at(start * self.per_iter)
+        workers = cfg.data.num_workers
+        loader = torch.utils.data.DataLoader(
+            self.data.train, batch_size=cfg.data.batch_size, sampler=self.sampler,
+            num_workers=workers, pin_memory=self.device.type == "cuda",
+            persistent_workers=False, drop_last=True,
+            worker_init_fn=_ignore_sigint if workers > 0 else None)
+        # every RNG after the data and model are built; a resumed run takes the saved ones.
+        # The loader's iterator draws a base seed from the global RNG when created: create it first.
+        torch.manual_seed(t.seed * 1000 + info.rank)
+        self.data_iter = iter(loader)
+        if state is not None:
+            restore_rng_state(state["rng"][info.rank])
+
+    def fit(self, resume, overwrite: bool, stop_at: int | None) -> TrainResult:
+        cfg, t, info, result = self.cfg, self.cfg.train, self.info, self.result
+        state = self._resume(resume)
+        start = int(state["iteration"]) if state is not None else 0
+        self._build_loader(start, state)
+        self._prepare_out_dir(start, resume, overwrite)
+        result.start_iteration = result.iterations = start
+
+        bar = None
+        if t.progress and self.log is not None and start < t.max_iters:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=t.max_iters, initial=start, desc="train", dynamic_ncols=True)
+        self.ddp_model.train()
+        window, self.lr = [], self.schedule.factor(start) * cfg.optim.lr
+        t0 = time.perf_counter()
+        tick, self.images_done = time.perf_counter(), 0
+        it = start
+        end = t.max_iters if stop_at is None else min(int(stop_at), t.max_iters)
+        try:
+            while it < end:
+                loss_value = self._step(it)
+                it += 1
+                result.losses.append((it, loss_value))
+                result.iterations = it
+                window.append(loss_value)
                 if bar is not None:
-                    bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", img_s=f"{ips:.1f}")
-                window = []
-            if t.checkpoint_every and it % t.checkpoint_every == 0 and it < end:
-                save(it)
-            if t.eval_every and it % t.eval_every == 0 and it < t.max_iters:
-                run_eval(it, loss_value, lr)
-        if start < end or result.checkpoint is None:
-            save(it)
-        if it == t.max_iters and t.eval_at_end and (not result.evaluations
-                                                    or result.evaluations[-1][0] != it):
-            run_eval(it, result.losses[-1][1] if result.losses else math.nan, lr)
-    finally:
-        if bar is not None:
-            bar.close()
-    result.seconds = time.perf_counter() - t0
-    if info.is_main and result.checkpoint is not None:
-        say(f"checkpoint: {result.checkpoint}")
-    return result
+                    bar.update(1)
+                if it % t.log_every == 0 or it == t.max_iters:
+                    now = time.perf_counter()
+                    ips = self.images_done / max(now - tick, 1e-9)
+                    tick, self.images_done = now, 0
+                    mean_loss = sum(window) / len(window)
+                    if info.is_main:
+                        _append_jsonl(self.out_dir / "train_log.jsonl",
+                                      {"iter": it, "loss": mean_loss, "last_loss": loss_value,
+                                       "lr": self.lr, "images_per_s": ips})
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{self.lr:.2e}",
+                                        img_s=f"{ips:.1f}")
+                    window = []
+                if self.stop.requested(info.world_size):
+                    self._save(it)
+                    raise TrainingInterrupted(it, checkpoint_path(self.out_dir),
+                                              self.stop.signal_name or "SIGINT")
+                if t.checkpoint_every and it % t.checkpoint_every == 0 and it < end:
+                    self._save(it)
+                if t.eval_every and it % t.eval_every == 0 and it < t.max_iters:
+                    self._evaluate(it, loss_value)
+            if start < end or result.checkpoint is None:
+                self._save(it)
+            if it == t.max_iters and t.eval_at_end and (not result.evaluations
+                                                        or result.evaluations[-1][0] != it):
+                self._evaluate(it, result.losses[-1][1] if result.losses else math.nan)
+        finally:
+            if bar is not None:
+                bar.close()
+        result.seconds = time.perf_counter() - t0
+        if info.is_main and result.checkpoint is not None:
+            self.say(f"checkpoint: {result.checkpoint}")
+        return result
+
+
+def _load_weights(model: nn.Module, weights: dict, path, cfg: Config) -> None:
+    """``model.load_state_dict(weights)``; a mismatch names the file and the model config."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:  # only load_state_dict's "Error(s) in loading state_dict"
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"the weights in {path} do not fit the model the config describes "
+                              f"({config_to_dict(cfg)['model']}): {first} ...") from e
 
 
 def evaluate_config(cfg: Config, checkpoint, *, build_model_fn: Callable | None = None,
@@ -339,15 +540,20 @@ def evaluate_config(cfg: Config, checkpoint, *, build_model_fn: Callable | None 
     """Evaluate a checkpoint on the validation set that ``cfg`` names (the CLI's ``evaluate``).
 
     ``checkpoint`` is a training checkpoint (``last.pt``) or a bare ``state_dict`` file.
+
+    Raises:
+        CheckpointNotFoundError: no file at ``checkpoint``.
+        CheckpointError: its weights do not fit the model ``cfg`` describes.
     """
     started_group = not is_distributed() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     info = init_distributed(cfg.train.device)
+    failed = True
     try:
         data = (build_data_fn or build_datasets)(cfg)
         model = (build_model_fn or build_model)(cfg).to(info.device)
         state = load_checkpoint(checkpoint, map_location="cpu")
         weights = state["model"] if isinstance(state, dict) and "model" in state else state
-        model.load_state_dict(weights)
+        _load_weights(model, weights, checkpoint, cfg)
         res = evaluate(model, data.val, cfg.model.num_classes, data.class_names,
                        mode=cfg.eval.mode, crop=cfg.eval.crop, stride=cfg.eval.stride,
                        boundary_ratio=cfg.eval.boundary_iou,
@@ -357,7 +563,8 @@ def evaluate_config(cfg: Config, checkpoint, *, build_model_fn: Callable | None 
                        progress=bool(cfg.train.progress and info.is_main and log is not None))
         if log is not None and info.is_main:
             log(str(res))
+        failed = False
         return res
     finally:
         if started_group:
-            cleanup_distributed()
+            cleanup_distributed(error=failed)

@@ -85,7 +85,8 @@ def _import_segformer():
     try:
         from transformers import SegformerConfig, SegformerModel
     except ImportError as exc:  # optional extra
-        raise ImportError(
+        from ..errors import MissingDependencyError
+        raise MissingDependencyError(
             "MiT backbones need Hugging Face transformers, which is an optional extra. Install it "
             "with `pip install \"freqfusion-edu[seg]\"` (or `pip install transformers`), or use "
             "backbone='tiny'.") from exc
@@ -124,7 +125,8 @@ class MiTBackbone(nn.Module):
             try:
                 self.encoder = SegformerModel.from_pretrained(str(pretrained))
             except (OSError, ValueError, ConnectionError) as exc:
-                raise RuntimeError(
+                from ..errors import WeightsUnavailableError
+                raise WeightsUnavailableError(
                     f"could not load pretrained MiT weights {pretrained!r}: {exc}\n"
                     "This machine may have no internet access (or the name/path is wrong). Fix: "
                     "on a machine with internet run\n"

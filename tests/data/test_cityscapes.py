@@ -156,3 +156,41 @@ def test_dataloader_with_train_transform(cs_root):
     assert images.shape == (3, 3, 32, 48) and labels.shape == (3, 32, 48)
     assert labels.dtype == torch.int64
     assert set(labels.unique().tolist()) <= set(range(19)) | {255}
+
+
+def test_verify_reports_a_three_channel_label(tmp_path):
+    # np.unique flattens a (H, W, 3) map: the rank is checked on the decoded image first
+    root = tmp_path / "cs"
+    generate_cityscapes_like(root, {"train": 2}, size=(32, 64))
+    gt = sorted((root / "gtFine" / "train").rglob("*_gtFine_labelIds.png"))
+    ids = np.asarray(Image.open(gt[0]))
+    Image.fromarray(np.stack([ids] * 3, -1)).save(gt[0])          # valid ids, three channels
+    for check_values in (True, False):
+        rep = verify_cityscapes(root, splits=("train",), check_values=check_values)
+        assert len(rep.problems) == 1, rep.problems
+        assert "not single-channel" in rep.problems[0] and str(gt[0]) in rep.problems[0]
+    with pytest.raises(ValueError, match="not a single-channel"):
+        CityscapesDataset(root, "train").load(0)
+
+
+def test_train_ids_outside_the_classes_are_refused_and_reported(tmp_path):
+    from freqfusion_edu.errors import DataError
+
+    root = tmp_path / "cs"
+    generate_cityscapes_like(root, {"train": 2}, size=(32, 64))
+    for p in (root / "gtFine" / "train").rglob("*_gtFine_labelIds.png"):
+        p.unlink()                                                    # read labelTrainIds
+    train_ids = sorted((root / "gtFine" / "train").rglob("*_gtFine_labelTrainIds.png"))
+    bad = np.asarray(Image.open(train_ids[1])).copy()
+    bad[0, :3] = [19, 40, 254]                                        # not 0..18, not 255
+    Image.fromarray(bad).save(train_ids[1])
+    ds = CityscapesDataset(root, "train")
+    assert ds.files[1][1] == train_ids[1]
+    ds[0]                                                             # a clean file loads
+    with pytest.raises(DataError) as e:
+        ds[1]
+    assert isinstance(e.value, ValueError)
+    assert str(train_ids[1]) in str(e.value) and "[19, 40, 254]" in str(e.value)
+    rep = verify_cityscapes(root, splits=("train",))
+    assert len(rep.problems) == 1 and "[19, 40, 254]" in rep.problems[0]
+    assert train_ids[1].name in rep.problems[0]
