@@ -128,6 +128,8 @@ def test_kernel_normalizer_window_must_be_non_negative():
 def test_local_similarity_gradients_first_and_second_order(k, d):
     """The hand-written backward of the dot products, checked against finite differences."""
     torch.manual_seed(3)
-    x = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(1, 3, 5, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: local_similarity(t, k, d), (x,))
-    assert torch.autograd.gradgradcheck(lambda t: local_similarity(t, k, d), (x,))
+    if (k, d) == (3, 2):  # second order is slow to check: one case
+        x = x[:, :2, :4, :5].detach().requires_grad_()
+        assert torch.autograd.gradgradcheck(lambda t: local_similarity(t, k, d), (x,))
