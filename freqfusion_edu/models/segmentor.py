@@ -12,7 +12,7 @@ from ..functional.padding import crop_to, pad_to_multiple
 from .backbones import BACKBONES, build_backbone
 from .heads import FUSIONS, FPNHead, SegFormerHead
 
-__all__ = ["Segmentor", "build_segmentor", "param_groups", "HEADS"]
+__all__ = ["Segmentor", "build_segmentor", "param_groups", "fusion_statistics", "HEADS"]
 
 HEADS = ("segformer", "fpn")
 
@@ -163,4 +163,79 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float,
             continue
         out.append({"name": key, "params": params, "lr": lr * mults[key.split("_")[0]],
                     "weight_decay": 0.0 if key.endswith("no_decay") else weight_decay})
+    return out
+
+
+@torch.no_grad()
+def fusion_statistics(model: nn.Module, images: torch.Tensor) -> list[dict]:
+    r"""How sharp each FreqFusion's low-pass kernels are and how far its sampler moves, on ``images``.
+
+    Runs ``model`` once in eval mode (its training flag is restored) and, for every FreqFusion
+    module of its head in the order they run (coarsest first), averages over all output pixels:
+
+    * ``effective_taps``: :math:`\exp(H)` of the ALPF kernel (:math:`H` = entropy of its
+      :math:`K_l^2` weights): 25 for a uniform 5x5 box, 1 when one tap holds all the weight;
+    * ``max_tap``: the largest kernel weight;
+    * ``offset_px`` and ``offset_px_p99``: mean and 99th percentile of the sampler's offsets
+      away from the identity (``init_pos``), in high-res pixels (0 without a sampler).
+
+    Args:
+        model: a :class:`Segmentor` whose head has ``freqfusions`` (a DDP wrapper is unwrapped).
+        images: :math:`(N, 3, H, W)` normalized images.
+
+    Returns:
+        One dict per FreqFusion module: ``{'stage', 'lr_size', 'hr_size', 'effective_taps',
+        'max_tap', 'offset_px', 'offset_px_p99'}`` (sizes as ``(h, w)`` tuples).
+
+    Raises:
+        ValueError: the model's head has no FreqFusion modules.
+
+    Example:
+        >>> m = build_segmentor("tiny", fusion="freqfusion", num_classes=3, embed_dim=16)
+        >>> st = fusion_statistics(m, torch.randn(2, 3, 64, 64))
+        >>> [s["lr_size"] for s in st], 1 <= st[0]["effective_taps"] <= 25
+        ([(2, 2), (4, 4), (8, 8)], True)
+    """
+    model = getattr(model, "module", model)
+    mods = list(getattr(getattr(model, "head", None), "freqfusions", None) or [])
+    if not mods:
+        raise ValueError("fusion_statistics needs a model whose head has FreqFusion modules "
+                         "(fusion='freqfusion'); this one has none")
+    check_tensor(images, "images", 4, "(N, 3, H, W)")
+    seen: dict = {}
+    hooks = []
+    for i, ff in enumerate(mods):
+        def on_ff(mod, args, kwargs, out, i=i):
+            lr = kwargs.get("lr_feat", args[1] if len(args) > 1 else None)
+            seen.setdefault(i, {})["mask"] = out[0]
+            seen[i]["sizes"] = (tuple(lr.shape[-2:]), tuple(out[1].shape[-2:]))
+        hooks.append(ff.register_forward_hook(on_ff, with_kwargs=True))
+        sampler = getattr(ff, "dysampler", None)
+        if sampler is not None:
+            def on_sampler(mod, args, kwargs, out, i=i):
+                hr_x = kwargs.get("hr_x", args[0] if args else None)
+                lr_x = kwargs.get("lr_x", args[1] if len(args) > 1 else None)
+                off = (mod.get_offset(hr_x, lr_x) - mod.init_pos) * mod.scale
+                seen.setdefault(i, {})["offset"] = off.abs()
+            hooks.append(sampler.register_forward_hook(on_sampler, with_kwargs=True))
+    was_training = model.training
+    model.eval()
+    try:
+        model(images)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    out = []
+    for i in range(len(mods)):
+        mask = seen[i]["mask"].double()
+        p = mask.clamp_min(1e-12)
+        taps = (-(mask * p.log()).sum(1)).exp()
+        off = seen[i].get("offset")
+        off = off.double().flatten() if off is not None else torch.zeros(1, dtype=torch.float64)
+        lr_size, hr_size = seen[i]["sizes"]
+        out.append({"stage": i + 1, "lr_size": lr_size, "hr_size": hr_size,
+                    "effective_taps": float(taps.mean()), "max_tap": float(mask.max(1).values.mean()),
+                    "offset_px": float(off.mean()),
+                    "offset_px_p99": float(torch.quantile(off[:1_000_000], 0.99))})
     return out

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from freqfusion_edu.models.segmentor import Segmentor, build_segmentor, param_groups
+from freqfusion_edu.models.segmentor import Segmentor, build_segmentor, fusion_statistics, param_groups
 
 SMALL = dict(backbone_kwargs={"widths": (8, 16, 16, 32)})
 
@@ -134,3 +134,68 @@ def test_param_groups_reject_bad_rates(kw, match):
     args = {"lr": 1e-3, "weight_decay": 0.01, **kw}
     with pytest.raises(ValueError, match=match):
         param_groups(m, **args)
+
+
+def _ff_model():
+    torch.manual_seed(0)
+    return build_segmentor("tiny", "segformer", "freqfusion", num_classes=3, embed_dim=16)
+
+
+def test_fusion_statistics_uniform_kernels_and_identity_sampler():
+    m = _ff_model()
+    with torch.no_grad():
+        for ff in m.head.freqfusions:
+            for conv in (ff.content_encoder, ff.content_encoder2):
+                conv.weight.zero_(); conv.bias.zero_()
+            for name in ("offset", "hr_offset"):
+                getattr(ff.dysampler, name).weight.zero_(); getattr(ff.dysampler, name).bias.zero_()
+    m.train()
+    st = fusion_statistics(m, torch.randn(2, 3, 64, 96))
+    assert m.training  # the mode is restored
+    assert [s["lr_size"] for s in st] == [(2, 3), (4, 6), (8, 12)]
+    assert [s["hr_size"] for s in st] == [(4, 6), (8, 12), (16, 24)]
+    for s in st:  # zero logits: every 5x5 kernel uniform; zero offsets: the identity
+        assert s["effective_taps"] == pytest.approx(25.0, rel=1e-6)  # float32 kernels
+        assert s["max_tap"] == pytest.approx(1 / 25, rel=1e-6)
+        assert s["offset_px"] == 0.0 and s["offset_px_p99"] == 0.0
+
+
+def test_fusion_statistics_one_hot_kernels_and_known_offsets():
+    m = _ff_model()
+    with torch.no_grad():
+        for ff in m.head.freqfusions:
+            ff.content_encoder.weight.zero_()
+            ff.content_encoder.bias.zero_(); ff.content_encoder.bias[12] = 30.0  # centre tap
+            ds = ff.dysampler
+            for name in ("offset", "hr_offset", "direct_scale", "hr_direct_scale"):
+                getattr(ds, name).weight.zero_(); getattr(ds, name).bias.zero_()
+            ds.offset.bias.fill_(0.5)  # 0.5 LR px * sigmoid(0) = 0.25 LR px = 0.5 HR px
+    st = fusion_statistics(m, torch.randn(1, 3, 64, 64))
+    for s in st:
+        assert s["effective_taps"] < 1.01 and s["max_tap"] > 0.999
+        assert s["offset_px"] == pytest.approx(0.5, rel=1e-6)
+
+
+def test_fusion_statistics_needs_freqfusion():
+    with pytest.raises(ValueError, match="has none"):
+        fusion_statistics(build_segmentor("tiny", num_classes=3, embed_dim=16), torch.randn(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="images"):
+        fusion_statistics(_ff_model(), torch.randn(3, 32, 32))
+
+
+def test_config_fusion_lr_mult_reaches_the_optimizer():
+    from pathlib import Path
+
+    from freqfusion_edu.engine.builders import build_model, build_optimizer
+    from freqfusion_edu.engine.config import apply_overrides, load_config
+
+    repo = Path(__file__).resolve().parents[2]
+    for name in ("toy_cpu.yaml", "toy_ch07.yaml"):
+        cfg = apply_overrides(load_config(repo / "configs" / name), ["model.fusion=freqfusion"])
+        assert cfg.optim.fusion_lr_mult == 1.0, name
+        lrs = {g["name"]: g["lr"] for g in build_optimizer(build_model(cfg), cfg).param_groups}
+        assert lrs["fusion"] == pytest.approx(cfg.optim.lr)
+        assert lrs["head"] == pytest.approx(cfg.optim.lr * cfg.optim.head_lr_mult)
+        # 0 means "as the head": no separate group (the official recipe)
+        cfg0 = apply_overrides(cfg, ["optim.fusion_lr_mult=0"])
+        assert "fusion" not in {g["name"] for g in build_optimizer(build_model(cfg0), cfg0).param_groups}
