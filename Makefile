@@ -1,15 +1,21 @@
 # freqfusion-edu: `make lab` opens the book, `make test` runs every test. `make help` lists all.
 SHELL := /bin/bash
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# Two installs, each with its own stamp: students get the book's packages ([book]: JupyterLab,
+# widgets, matplotlib), tests and teachers everything ([dev]: + pytest, nbval, nbgrader,
+# Playwright, transformers). [dev] contains [book], so its install stamps both.
+BOOK_STAMP := $(VENV)/.installed-book
+DEV_STAMP := $(VENV)/.installed-dev
+STAMP := $(DEV_STAMP)  # what the targets in mk/*.mk depend on (tests, classroom, benchmarks)
+PIP_INSTALL := $(PY) -m pip install --quiet -c constraints.txt
 PORT ?= 8888
 export PYTHONHASHSEED := 0
 export FREQFUSION_EDU_MODE ?= fast
 
 .DEFAULT_GOAL := help
-.PHONY: help lab install test test-unit test-book check-notebooks clean
+.PHONY: help lab install install-book test test-unit test-book check-notebooks clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -18,18 +24,31 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall only when the project's metadata or pins change.
-$(STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+$(BOOK_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
-	touch $(STAMP)
+	$(PIP_INSTALL) -e ".[book]"
+	touch $(BOOK_STAMP)
 
-install: $(STAMP) ## create .venv (if missing) and install the package with every extra
+$(DEV_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PIP_INSTALL) -e ".[dev]"
+	touch $(DEV_STAMP) $(BOOK_STAMP)
+
+install-book: $(BOOK_STAMP) ## create .venv (if missing) and install what the book needs ([book])
+
+install: $(DEV_STAMP) ## create .venv (if missing) and install the package with every extra ([dev])
 
 # JupyterLab refuses to run as root unless told; these machines run everything as root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: $(STAMP) ## open the book in JupyterLab (book/00_index.ipynb); PORT=8888 by default
-	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=. --port=$(PORT) book/00_index.ipynb
+# No display (a server, ssh, a container): do not try to open a browser, print the URL instead.
+NO_BROWSER := $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
+LAB_FLAGS ?=
+
+lab: $(BOOK_STAMP) ## open the book in JupyterLab (book/00_index.ipynb); PORT=8888 by default
+	@echo "Open the http://localhost:$(PORT)/lab?token=... URL JupyterLab prints below (another port: make lab PORT=8890;"
+	@echo "on a remote machine first run on your own: ssh -L $(PORT):localhost:$(PORT) USER@HOST). Stop with Ctrl-C."
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) $(NO_BROWSER) $(LAB_FLAGS) --ServerApp.root_dir=. --port=$(PORT) --ServerApp.port_retries=0 book/00_index.ipynb
 
 test-unit: $(STAMP) ## unit tests and doctests
 	$(PY) -m pytest -q tests freqfusion_edu --ignore=tests/browser
