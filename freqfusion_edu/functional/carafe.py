@@ -34,8 +34,9 @@ says what a device gets):
   band, so a call issues a fixed number of ops (``k*k`` products forward, ``3 k*k`` backward,
   plus the views they take).
 * ``"compile"``: the banded backward, with the forward's ``k*k`` taps fused into one loop by
-  ``torch.compile`` (about 2x faster on a CPU, but the first call compiles for tens of seconds,
-  so it is never the default). If compilation fails, a warning says why and the banded forward
+  ``torch.compile`` (1.3-1.9x faster than the banded forward in ``benchmarks/carafe_bench.py``
+  runs on a 2-core CPU, but the first call compiles for tens of seconds, so it is never the
+  default). If compilation fails, a warning says why and the banded forward
   runs instead for the rest of the process (the choice itself is not changed).
 
 ``benchmarks/carafe_bench.py`` measures them against the machine's floor.
