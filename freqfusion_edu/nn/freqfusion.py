@@ -14,7 +14,7 @@ from .._validate import (check_bool, check_choice, check_finite, check_odd_kerne
                          check_positive_int, check_tensor, shape_str)
 from ..functional.carafe import carafe
 from ..functional.kernels import hamming2d, kernel_normalizer
-from .sampler import LocalSimGuidedSampler, _normal_init, _xavier_init
+from .sampler import LocalSimGuidedSampler, _conv_pair, _normal_init, _xavier_init
 
 __all__ = ["FreqFusion", "FreqFusionOutput"]
 
@@ -262,6 +262,13 @@ class FreqFusion(nn.Module):
         win = window.to(logits.dtype) if self.hamming_window else None  # [1.0]: no-op window
         return kernel_normalizer(logits, k, win, self.up_group)
 
+    def _encode(self, x: torch.Tensor):
+        """``content_encoder(x), content_encoder2(x)`` (``None`` without the high-pass branch),
+        as one convolution with the two weights stacked (same numbers, one pass over ``x``)."""
+        if not self.use_high_pass:
+            return self.content_encoder(x), None
+        return _conv_pair(self.content_encoder, x, self.content_encoder2, x)
+
     def _carafe(self, x: torch.Tensor, kernels: torch.Tensor, k: int, s: int) -> torch.Tensor:
         # CARAFE runs in the promoted dtype (float32 kernels: float32 sums); the result goes
         # back to x's dtype, so a .half() module's next convolution gets half input. Under
@@ -354,21 +361,20 @@ class FreqFusion(nn.Module):
                 hr_c = hr_c + hr_c - lp
                 mask_lr_hr = self.content_encoder(hr_c)
                 init_lr = self._normalize(mask_lr_hr, kl, self.hamming_lowpass)
-                mask_lr = mask_lr_hr + self._carafe(self.content_encoder(lr_c), init_lr, kl, 2)
+                mask_lr_lr, mask_hr_lr = self._encode(lr_c)
+                mask_lr = mask_lr_hr + self._carafe(mask_lr_lr, init_lr, kl, 2)
                 # the final low-pass kernels; computed once, used here and below
                 kernel_lr = self._normalize(mask_lr, kl, self.hamming_lowpass)
-                mask_hr = mask_hr_hr + self._carafe(self.content_encoder2(lr_c), kernel_lr, kl, 2)
+                mask_hr = mask_hr_hr + self._carafe(mask_hr_lr, kernel_lr, kl, 2)
             else:
-                mask_lr = self.content_encoder(hr_c) + F.interpolate(
-                    self.content_encoder(lr_c), size=size, mode="nearest")
+                mask_lr_hr, mask_hr_hr = self._encode(hr_c)
+                mask_lr_lr, mask_hr_lr = self._encode(lr_c)
+                mask_lr = mask_lr_hr + F.interpolate(mask_lr_lr, size=size, mode="nearest")
                 if self.use_high_pass:
-                    mask_hr = self.content_encoder2(hr_c) + F.interpolate(
-                        self.content_encoder2(lr_c), size=size, mode="nearest")
+                    mask_hr = mask_hr_hr + F.interpolate(mask_hr_lr, size=size, mode="nearest")
         else:
             both = F.interpolate(lr_c, size=size, mode="nearest") + hr_c
-            mask_lr = self.content_encoder(both)
-            if self.use_high_pass:
-                mask_hr = self.content_encoder2(both)
+            mask_lr, mask_hr = self._encode(both)
 
         if kernel_lr is None:
             kernel_lr = self._normalize(mask_lr, kl, self.hamming_lowpass)
