@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 # Playwright, transformers). [dev] contains [book], so its install stamps both.
 BOOK_STAMP := $(VENV)/.installed-book
 DEV_STAMP := $(VENV)/.installed-dev
-STAMP := $(DEV_STAMP)  # what the targets in mk/*.mk depend on (tests, classroom, benchmarks)
+# what the targets in mk/*.mk depend on (tests, classroom, benchmarks)
+STAMP := $(DEV_STAMP)
 PIP_INSTALL := $(PY) -m pip install --quiet -c constraints.txt
 PORT ?= 8888
 export PYTHONHASHSEED := 0

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import ConfigError, DataRootError
+
 __all__ = ["get_mode", "is_full", "pick", "default_device", "data_samples_dir", "sample_path",
            "describe"]
 
@@ -22,7 +24,7 @@ def get_mode() -> str:
     """``'fast'`` or ``'full'`` from ``FREQFUSION_EDU_MODE`` (default ``'fast'``)."""
     mode = os.environ.get("FREQFUSION_EDU_MODE", "fast").strip().lower() or "fast"
     if mode not in _MODES:
-        raise ValueError(f"FREQFUSION_EDU_MODE must be one of {list(_MODES)}, got {mode!r}")
+        raise ConfigError(f"FREQFUSION_EDU_MODE must be one of {list(_MODES)}, got {mode!r}")
     return mode
 
 
@@ -48,8 +50,8 @@ def data_samples_dir() -> Path:
     env = os.environ.get("FREQFUSION_EDU_DATA")
     path = Path(env) if env else Path(__file__).resolve().parents[1] / "data_samples"
     if not path.is_dir():
-        raise FileNotFoundError(f"data_samples folder not found at {path}; set FREQFUSION_EDU_DATA "
-                                "to the folder that holds the course's sample files")
+        raise DataRootError(f"data_samples folder not found at {path}; set FREQFUSION_EDU_DATA "
+                            "to the folder that holds the course's sample files")
     return path
 
 
@@ -59,7 +61,7 @@ def sample_path(name: str) -> Path:
     path = root / name
     if not path.exists():
         have = sorted(p.name for p in root.iterdir())
-        raise FileNotFoundError(f"no sample named {name!r} in {root}; available: {have}")
+        raise DataRootError(f"no sample named {name!r} in {root}; available: {have}")
     return path
 
 
