@@ -21,6 +21,11 @@ __all__ = ["FreqFusion", "FreqFusionOutput"]
 _HALF = (torch.float16, torch.bfloat16)
 
 
+def _autocast_on(device_type: str) -> bool:
+    """Whether autocast is on for this device type (``False`` where it does not exist: meta)."""
+    return torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)
+
+
 class FreqFusionOutput(NamedTuple):
     """What :class:`FreqFusion` returns; unpacks like the official triple."""
 
@@ -274,7 +279,7 @@ class FreqFusion(nn.Module):
         # back to x's dtype, so a .half() module's next convolution gets half input. Under
         # autocast the convolutions cast for themselves: keep the float32 result.
         out = carafe(x, kernels, k, self.up_group, s)
-        if out.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type):
+        if out.dtype != x.dtype and not _autocast_on(x.device.type):
             out = out.to(x.dtype)
         return out
 
@@ -293,7 +298,7 @@ class FreqFusion(nn.Module):
         if hr_feat.device != lr_feat.device:
             raise ValueError(f"hr_feat is on {hr_feat.device} but lr_feat is on {lr_feat.device}")
         dev = hr_feat.device.type
-        autocast = torch.is_autocast_enabled(dev)
+        autocast = _autocast_on(dev)
         if hr_feat.dtype != lr_feat.dtype:
             if not autocast:
                 raise TypeError(f"hr_feat has dtype {hr_feat.dtype} but lr_feat has dtype "

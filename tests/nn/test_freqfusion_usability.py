@@ -266,3 +266,10 @@ def test_check_finite_names_the_input_and_the_output():
     ff = small(check_finite=True).half()
     with pytest.raises(ValueError, match=r"FreqFusion output \w+ \(the inputs were finite\)"):
         ff(big, torch.zeros(1, 16, 4, 4, dtype=torch.float16))
+
+
+def test_meta_tensors_give_the_output_shapes():
+    """Shape inference without data (no autocast exists on 'meta': the dtype checks skip it)."""
+    ff = small(feature_resample=True).to("meta")
+    out = ff(torch.empty(2, 8, 12, 16, device="meta"), torch.empty(2, 16, 6, 8, device="meta"))
+    assert [tuple(t.shape) for t in out] == [(2, 25, 12, 16), (2, 8, 12, 16), (2, 16, 12, 16)]
