@@ -16,10 +16,16 @@ Variants (join with ``+``):
 * ``hamming``: the Hamming window on (off in the official segmentation configs);
 * ``no_sampler``: ``feature_resample=False``.
 
+``--init-gain H W`` instead prints, for an untrained FreqFusion head on ``H x W`` toy scenes,
+each stage's map sizes and the RMS of FreqFusion's upsampled low-res feature (without and with
+the sampler) relative to plain bilinear upsampling of the same feature: how much the zero-padded
+5x5 CARAFE of the initial, near-uniform kernels loses on maps this small.
+
 Example (the table of ``results/ch07_diagnosis.md``)::
 
     OMP_NUM_THREADS=1 python scripts/ch07_diagnose.py --fusion bilinear --iters 300 --seeds 0 1 2
     OMP_NUM_THREADS=1 python scripts/ch07_diagnose.py --variant fflr1 --iters 300 --seeds 0 1 2
+    OMP_NUM_THREADS=1 python scripts/ch07_diagnose.py --init-gain 48 96
 """
 from __future__ import annotations
 
@@ -73,6 +79,38 @@ def _module_key(name: str) -> str:
     return parts[1]
 
 
+@torch.no_grad()
+def init_gain(size, seed: int = 0) -> None:
+    import torch.nn.functional as F
+
+    from freqfusion_edu.functional.padding import pad_to_multiple
+    from freqfusion_edu.models.heads import group_concat
+
+    cfg = apply_overrides(load_config(REPO / "configs" / "toy_cpu.yaml"), [
+        "model.fusion=freqfusion", "model.head_width=16", f"data.toy_size=[{size[0]}, {size[1]}]",
+        f"data.crop_size=[{size[0]}, {size[1]}]", "data.toy_val=8"])
+    torch.manual_seed(seed)
+    m = build_model(cfg).eval()
+    val = build_datasets(cfg).val
+    x, _ = pad_to_multiple(normalize(torch.stack([val[i][0] for i in range(len(val))])), 32)
+    xs = [proj(f) for proj, f in zip(m.head.linear_c, m.backbone(x))]
+    lr = xs[3]
+    rms = lambda t: float(t.pow(2).mean().sqrt())
+    print(f"untrained FreqFusion head, {size[0]}x{size[1]} scenes (padded to {tuple(x.shape[-2:])}):")
+    for k, (ff, hr) in enumerate(zip(m.head.freqfusions, (xs[2], xs[1], xs[0]))):
+        _, hr_out, lr_out = ff(hr_feat=hr, lr_feat=lr)
+        bil = F.interpolate(lr, size=hr.shape[-2:], mode="bilinear", align_corners=False)
+        ff.feature_resample = False
+        try:
+            _, _, lr_carafe = ff(hr_feat=hr, lr_feat=lr)
+        finally:
+            ff.feature_resample = True
+        print(f"  FF{k + 1}: {tuple(lr.shape[-2:])} -> {tuple(hr.shape[-2:])}: RMS of the upsampled "
+              f"feature / bilinear's: {rms(lr_carafe) / rms(bil):.3f} (CARAFE), "
+              f"{rms(lr_out) / rms(bil):.3f} (CARAFE + sampler)")
+        lr = group_concat(hr_out, lr_out, m.head.groups)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variant", default="base")
@@ -81,8 +119,12 @@ def main(argv=None) -> int:
     p.add_argument("--iters", type=int, default=60)
     p.add_argument("--set", nargs="*", default=[], help="more config overrides")
     p.add_argument("--out", default=None, help="append JSON lines here")
+    p.add_argument("--init-gain", type=int, nargs=2, metavar=("H", "W"), default=None)
     a = p.parse_args(argv)
     torch.set_num_threads(1)
+    if a.init_gain:
+        init_gain(a.init_gain)
+        return 0
     base = apply_overrides(load_config(REPO / "configs" / "toy_cpu.yaml"), [
         "data.toy_size=[48, 96]", "data.crop_size=[48, 96]", "data.toy_train=24", "data.toy_val=8",
         "data.batch_size=4", "model.head_width=16", f"train.max_iters={a.iters}",
