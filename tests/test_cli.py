@@ -158,3 +158,22 @@ def test_ctrl_c_prints_the_exact_resume_command(tmp_path):
                                            + _toy_args(out) + ["--resume"])
     held = torch.load(out / "last.pt", weights_only=True)["iteration"]
     assert f"holds iteration {held}" in err and held >= 2
+
+
+def test_a_hard_interrupt_says_which_iteration_the_checkpoint_holds(tmp_path, monkeypatch, capsys):
+    # a second Ctrl-C (or one before the loop) gives a plain KeyboardInterrupt: the message
+    # reads the iteration from the checkpoint on disk
+    import torch
+
+    import freqfusion_edu.engine.train as engine_train
+
+    def killed(cfg, resume, overwrite):
+        torch.save({"iteration": 5}, tmp_path / "last.pt")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine_train, "train", killed)
+    args = ["train", str(REPO / "configs/toy_cpu.yaml"), "--set", f"train.out_dir={tmp_path}"]
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'last.pt'} holds iteration 5" in err
+    assert err.strip().endswith(" ".join(args[1:]) + " --resume")
