@@ -9,8 +9,9 @@ stopped when started again with the same command. One thread, as the stored run:
 
 The JSON holds ``settings`` (the config as a dict, the seeds and fusions), ``rows`` (one per run:
 ``fusion``, ``seed``, ``miou``, ``boundary_iou``, ``intra_sim``, ``inter_sim``, ``margin``,
-``per_class_iou``, ``params``, ``loss_first``, ``loss_last``, ``seconds``) and ``provenance``
-(``command``, ``commit``, ``date``, ``machine``, ``torch``, ``threads``, ``seconds``).
+``per_class_iou``, ``params``, ``loss_first``, ``loss_last``, ``seconds``, ``cpu_seconds``) and
+``provenance`` (``command``, ``commit`` (at the start of the invocation that wrote the last row),
+``date``, ``machine``, ``torch``, ``threads``, ``seconds`` and ``cpu_seconds``, summed over rows).
 ``tests/results/test_ch07_full.py`` re-runs the cheapest row and compares.
 """
 from __future__ import annotations
@@ -42,9 +43,9 @@ def run_one(config: dict, fusion: str, seed: int, out_dir) -> dict:
     cfg = apply_overrides(config_from_dict(config), [
         f"model.fusion={fusion}", f"train.seed={seed}", f"train.out_dir={out_dir}",
         "train.progress=false"])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     r = train(cfg, log=None)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     f = r.final
     losses = [loss for _, loss in r.losses]
     q = max(1, len(losses) // 10)  # mean of the first / last tenth of the iterations
@@ -55,7 +56,7 @@ def run_one(config: dict, fusion: str, seed: int, out_dir) -> dict:
             "per_class_iou": {n: round(100 * float(v), 2) for n, v in zip(f.class_names, f.iou)},
             "params": sum(p.numel() for p in r.model.parameters()),
             "loss_first": sum(losses[:q]) / q, "loss_last": sum(losses[-q:]) / q,
-            "seconds": seconds}
+            "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
 def load_settings(config_path=CONFIG) -> dict:
@@ -113,6 +114,7 @@ def main(argv=None) -> int:
     else:
         data = {"settings": settings, "rows": [], "provenance": {}}
     threads = torch.get_num_threads()
+    commit = _commit()  # the code this process runs: recorded before the first run
     done = {(r["fusion"], r["seed"]) for r in data["rows"]}
     runs = Path(args.runs) if args.runs else Path(tempfile.mkdtemp(prefix="ch07_full_"))
     todo = [(s, f) for s in args.seeds for f in FUSIONS if (f, s) not in done]
@@ -121,15 +123,16 @@ def main(argv=None) -> int:
         row = run_one(data["settings"]["config"], fusion, seed, runs / f"{fusion}_s{seed}_{time.time_ns()}")
         data["rows"].append(row)
         prev = data["provenance"].get("seconds", 0.0)
+        prev_cpu = data["provenance"].get("cpu_seconds", 0.0)
         data["provenance"] = {
             "command": "OMP_NUM_THREADS=1 python scripts/ch07_full.py " + " ".join(
                 argv if argv is not None else sys.argv[1:]),
-            "commit": _commit(),
+            "commit": commit,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {_cpu_name()}, "
                        f"{os.cpu_count()} logical cores (shared), {platform.system()} {platform.release()}",
             "torch": torch.__version__, "threads": threads,
-            "seconds": prev + row["seconds"]}
+            "seconds": prev + row["seconds"], "cpu_seconds": prev_cpu + row["cpu_seconds"]}
         _save(out, data)
         print(f"{fusion:10s} seed {seed}: mIoU {row['miou']:.2f}  bIoU {row['boundary_iou']:.2f}  "
               f"IntraSim {row['intra_sim']:.4f}  margin {row['margin']:.4f}  ({row['seconds']:.0f} s)",
