@@ -204,7 +204,8 @@ def git_commit(cwd=None) -> str:
                              text=True, timeout=10).stdout.strip()
         if not sha:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here,
+        package = Path(__file__).resolve().parents[1]  # freqfusion_edu/: all the code a run uses
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", str(package)], cwd=here,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
