@@ -99,7 +99,8 @@ def test_other_settings_are_refused_by_name(quick_run, tmp_path, capsys):
     rc = cli.main(["arena", "--full", "--no-progress", "--methods", "nearest", "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 2
-    assert "other settings" in err and "size: stored 32, requested 64" in err and "steps" in err
+    assert "other settings" in err and f"size: stored {QUICK.size}, requested {FULL.size}" in err
+    assert f"steps: stored {QUICK.steps}, requested {FULL.steps}" in err
     assert json.loads(out.read_text())["rows"] == json.loads((d / "a.json").read_text())["rows"]
 
 
