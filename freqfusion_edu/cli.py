@@ -4,7 +4,7 @@
     freqfusion-edu evaluate CONFIG --checkpoint PATH [--set ...]
     freqfusion-edu verify-data ROOT
     freqfusion-edu make-sample OUT [--train N] [--val M] [--size H W]
-    freqfusion-edu arena [--quick | --full] [--seeds N] [--methods M ...] --out FILE.json
+    freqfusion-edu arena [--quick | --full] [--set KEY=VALUE ...] [--seeds N] [--methods M ...] --out FILE.json
     torchrun --nproc_per_node 8 -m freqfusion_edu train CONFIG ...
 
 Mistakes a user can fix (the project's own errors, :mod:`freqfusion_edu.errors`: an unknown config

@@ -1,6 +1,6 @@
 """``freqfusion-edu arena``: the command-line face of the upsampler arena.
 
-    freqfusion-edu arena [--quick | --full] [--seeds N] [--methods M ...] --out FILE.json
+    freqfusion-edu arena [--quick | --full] [--set KEY=VALUE ...] [--seeds N] [--methods M ...] --out FILE.json
 
 Kept apart from :mod:`freqfusion_edu.cli` so the CLI only adds one sub-parser and one call;
 importing this module is cheap (torch is imported when the command runs).
@@ -26,6 +26,10 @@ def add_arena_parser(sub) -> argparse.ArgumentParser:
     mode.add_argument("--full", dest="mode", action="store_const", const="full",
                       help="the settings of results/arena_full.json (the default)")
     a.set_defaults(mode="full")
+    a.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change one task setting of the chosen mode, e.g. --set size=64 --set "
+                        "steps=600 (keys: the fields of freqfusion_edu.arena.ArenaSettings but "
+                        "mode); stored in the JSON, and a resumed run must give the same values")
     a.add_argument("--seeds", type=int, default=None,
                    help="number of seeds 0..N-1 (default: 1 with --quick, 5 with --full)")
     a.add_argument("--methods", nargs="+", default=None, metavar="M",
@@ -40,9 +44,9 @@ def run_arena_command(args) -> int:
     """Run ``arena`` from parsed ``args``; returns the exit status."""
     from .methods import ArenaError, check_methods
     from .runner import DEFAULT_METHODS, QUICK_METHODS, run_arena, table_text
-    from .task import settings_for
+    from .task import settings_for, with_overrides
 
-    settings = settings_for(args.mode)
+    settings = with_overrides(settings_for(args.mode), args.overrides)
     methods = args.methods or (QUICK_METHODS if args.mode == "quick" else DEFAULT_METHODS)
     try:
         check_methods(methods)
@@ -52,7 +56,8 @@ def run_arena_command(args) -> int:
     if isinstance(seeds, bool) or seeds < 1:
         raise ArenaError(f"--seeds must be an integer >= 1, got {seeds}")
     # the canonical form of what runs (defaults spelled out), whatever the caller typed
-    command = (f"freqfusion-edu arena --{args.mode} --seeds {seeds} --methods "
+    sets = "".join(f" --set {shlex.quote(o.replace(' ', ''))}" for o in args.overrides)
+    command = (f"freqfusion-edu arena --{args.mode}{sets} --seeds {seeds} --methods "
                + " ".join(shlex.quote(m) for m in methods) + f" --out {shlex.quote(str(args.out))}")
     results = run_arena(settings, methods, seeds, args.out, command=command,
                         progress=not args.no_progress)

@@ -72,7 +72,7 @@ def check_compatible(stored: dict, settings: dict, path="the result file") -> No
     if diff:
         what = ", ".join(f"{k}: stored {stored.get(k)!r}, requested {settings.get(k)!r}" for k in diff)
         raise ArenaError(f"{path} was written with other settings ({what}); use the same mode "
-                         "or another --out")
+                         "and --set values, or another --out")
 
 
 def _mean_std(v: list[float]) -> tuple[float, float]:

@@ -34,7 +34,7 @@ from ..metrics import BoundaryIoU, ConfusionMatrix, feature_similarity
 from .methods import (METHODS, build_fuser, check_methods, count_params, decoder_width,
                       freqfusion_params)
 
-__all__ = ["ArenaSettings", "QUICK", "FULL", "settings_for", "ArenaData", "make_arena_data",
+__all__ = ["ArenaSettings", "QUICK", "FULL", "settings_for", "with_overrides", "ArenaData", "make_arena_data",
            "ArenaNet", "build_net", "train_method", "TrainedMethod", "evaluate_net",
            "relative_time", "num_threads"]
 
@@ -99,6 +99,54 @@ def settings_for(mode: str) -> ArenaSettings:
     if mode == "full":
         return FULL
     raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
+
+
+def with_overrides(base: ArenaSettings, overrides) -> ArenaSettings:
+    """``base`` with some fields replaced, from ``KEY=VALUE`` texts (``freqfusion-edu arena --set``).
+
+    Every field of :class:`ArenaSettings` but ``mode`` may be set (``mode`` names the preset the
+    values start from: ``--quick`` or ``--full``). Integers must be written as integers, ``lr``
+    and ``feature_noise`` as numbers; the usual checks of :class:`ArenaSettings` then apply.
+
+    Raises:
+        ArenaError: naming the key, for text without ``=``, an unknown key, ``mode``, a key set
+            twice, a value of the wrong type or a value the settings refuse.
+
+    Example:
+        >>> s = with_overrides(FULL, ["size=64", "steps=600"])
+        >>> s.size, s.steps, s.lr, s.mode
+        (64, 600, 0.003, 'full')
+        >>> with_overrides(FULL, ["sise=64"])
+        Traceback (most recent call last):
+        ...
+        freqfusion_edu.arena.methods.ArenaError: --set sise=64: unknown key 'sise'; choose from size, train_scenes, val_scenes, channels, compressed_channels, decoder_convs, feature_noise, steps, batch_size, lr, timing_reps, threads
+    """
+    from .methods import ArenaError
+
+    fields = {f.name: f for f in dataclasses.fields(ArenaSettings) if f.name != "mode"}
+    changes: dict = {}
+    for text in overrides:
+        if not isinstance(text, str) or "=" not in text:
+            raise ArenaError(f"--set expects KEY=VALUE, got {text!r}")
+        key, value = (part.strip() for part in text.split("=", 1))
+        if key == "mode":
+            raise ArenaError(f"--set {text}: 'mode' is chosen with --quick or --full, not --set")
+        if key not in fields:
+            raise ArenaError(f"--set {text}: unknown key {key!r}; choose from {', '.join(fields)}")
+        if key in changes:
+            raise ArenaError(f"--set {text}: key {key!r} is set twice")
+        kind = type(getattr(base, key))
+        try:
+            changes[key] = kind(value) if kind is float else int(value, 10)
+        except ValueError:
+            what = "a number" if kind is float else "an integer"
+            raise ArenaError(f"--set {text}: {key} must be {what}, got {value!r}") from None
+        if kind is float and not math.isfinite(changes[key]):
+            raise ArenaError(f"--set {text}: {key} must be a finite number, got {value!r}")
+    try:
+        return dataclasses.replace(base, **changes)
+    except ValueError as e:
+        raise ArenaError(f"--set {' '.join(overrides)}: {e}") from None
 
 
 @contextlib.contextmanager

@@ -1,0 +1,126 @@
+"""``freqfusion-edu arena --set KEY=VALUE``: changing the task's settings without editing code,
+refusing bad keys and values by name, refusing to resume with other values, and the stored
+scale study (results/arena_scale.json) reproducing its cheapest row."""
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from freqfusion_edu import cli
+from freqfusion_edu.arena import results as R
+from freqfusion_edu.arena import runner
+from freqfusion_edu.arena.methods import ArenaError
+from freqfusion_edu.arena.task import FULL, QUICK, train_method, with_overrides
+
+ROOT = Path(__file__).resolve().parents[2]
+SCALE = ROOT / "results" / "arena_scale.json"
+SCALE_METHODS = ["bilinear", "bilinear+conv", "ff-alpf+ahpf", "freqfusion"]
+
+
+def _run(tmp_path, *extra, out="a.json"):
+    return cli.main(["arena", "--quick", "--no-progress", "--methods", "nearest",
+                     "--out", str(tmp_path / out), *extra])
+
+
+def test_with_overrides_replaces_only_the_named_fields():
+    s = with_overrides(FULL, ["size=64", "steps=600", "lr=1e-3", " feature_noise = 0.5 "])
+    assert (s.size, s.steps, s.lr, s.feature_noise) == (64, 600, 1e-3, 0.5)
+    assert type(s.size) is int and type(s.lr) is float
+    assert dataclasses.replace(s, size=FULL.size, steps=FULL.steps, lr=FULL.lr,
+                               feature_noise=FULL.feature_noise) == FULL
+    assert with_overrides(QUICK, []) == QUICK
+
+
+@pytest.mark.parametrize("pairs, match", [
+    (["sise=64"], "--set sise=64: unknown key 'sise'; choose from size, "),
+    (["mode=quick"], "--set mode=quick: 'mode' is chosen with --quick or --full"),
+    (["size"], "--set expects KEY=VALUE, got 'size'"),
+    (["size=6.4"], "--set size=6.4: size must be an integer, got '6.4'"),
+    (["steps=many"], "--set steps=many: steps must be an integer, got 'many'"),
+    (["lr=fast"], "--set lr=fast: lr must be a number, got 'fast'"),
+    (["lr=inf"], "--set lr=inf: lr must be a finite number"),
+    (["size=64", "size=96"], "--set size=96: key 'size' is set twice"),
+    (["size=60"], "size must be a multiple of 8 and >= 32, got 60"),
+    (["lr=-1"], "lr must be a number > 0, got -1.0"),
+    (["channels=0"], "channels must be an integer >= 1, got 0"),
+])
+def test_bad_overrides_are_refused_by_name(pairs, match):
+    with pytest.raises(ArenaError) as e:
+        with_overrides(FULL, pairs)
+    assert match in str(e.value)
+
+
+@pytest.mark.parametrize("sets, match", [
+    (["--set", "sise=40"], "unknown key 'sise'"),
+    (["--set", "size=abc"], "size must be an integer, got 'abc'"),
+    (["--set", "size=36"], "size must be a multiple of 8 and >= 32, got 36"),
+])
+def test_cli_refuses_bad_overrides_before_any_work(tmp_path, capsys, monkeypatch, sets, match):
+    monkeypatch.setattr(runner, "train_method", lambda *a, **k: pytest.fail("trained anyway"))
+    assert _run(tmp_path, *sets) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
+    assert not (tmp_path / "a.json").exists()
+
+
+def test_cli_stores_the_overridden_settings_and_refuses_other_values_on_resume(tmp_path, capsys):
+    assert _run(tmp_path, "--set", "size=40", "--set", "steps=3") == 0
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert data["settings"] == dataclasses.replace(QUICK, size=40, steps=3).as_dict()
+    assert data["provenance"]["command"].startswith(
+        "freqfusion-edu arena --quick --set size=40 --set steps=3 --seeds 1 --methods nearest")
+    assert [(r["method"], r["seed"]) for r in data["rows"]] == [("nearest", 0)]
+    rows = data["rows"]
+    capsys.readouterr()
+    # the same values again: nothing to do, the row is kept
+    assert _run(tmp_path, "--set", "steps=3", "--set", "size=40") == 0
+    assert json.loads((tmp_path / "a.json").read_text())["rows"] == rows
+    # other values (or none): refused, naming the setting, and the file is untouched
+    assert _run(tmp_path, "--set", "size=40", "--set", "steps=4") == 2
+    err = capsys.readouterr().err
+    assert "other settings" in err and "steps: stored 3, requested 4" in err and "--set" in err
+    assert _run(tmp_path) == 2
+    assert f"size: stored 40, requested {QUICK.size}" in capsys.readouterr().err
+    assert json.loads((tmp_path / "a.json").read_text())["rows"] == rows
+
+
+# ----------------------------------------------------------------------------- the stored scale study
+def _scale():
+    if not SCALE.exists():
+        pytest.fail("results/arena_scale.json is missing (the scale study of chapter 09)")
+    return R.load_results(SCALE)
+
+
+def test_stored_scale_study_is_full_settings_at_a_larger_size():
+    """The scale study changes one thing against results/arena_full.json: the scene size."""
+    data = _scale()
+    s = data["settings"]
+    assert s["size"] > FULL.size
+    assert s == dataclasses.replace(FULL, size=s["size"]).as_dict(), "only the size may differ from FULL"
+    prov = data["provenance"]
+    assert prov["threads"] == 1
+    assert prov["command"].startswith(f"freqfusion-edu arena --full --set size={s['size']} --seeds ")
+    for key in ("commit", "date", "machine", "torch", "wall_seconds"):
+        assert prov[key], key
+    assert data["methods"] == SCALE_METHODS
+    # rows are made seed by seed, so a partial file holds whole seeds plus a prefix of the next
+    done = [(r["method"], r["seed"]) for r in data["rows"]]
+    expected = [(m, k) for k in range(data["seeds"]) for m in SCALE_METHODS]
+    assert done == expected[:len(done)] and len(done) >= len(SCALE_METHODS)
+
+
+def test_stored_scale_study_reproduces_its_cheapest_row():
+    """Re-train the cheapest stored row (fewest seconds) with the stored settings on one thread.
+
+    Tolerance as for results/arena_full.json: 0.05 points of mIoU and boundary IoU, 1e-3 of
+    IntraSim and margin (one thread is bit-for-bit repeatable on one machine and torch build;
+    the slack absorbs another CPU's kernels).
+    """
+    data = _scale()
+    settings = dataclasses.replace(FULL, size=data["settings"]["size"])
+    row = min(data["rows"], key=lambda r: r["seconds"])
+    new = train_method(row["method"], row["seed"], settings, time_it=False).row
+    assert new["params"] == row["params"]
+    for key, tol in (("miou", 0.05), ("boundary_iou", 0.05), ("intra_sim", 1e-3), ("margin", 1e-3)):
+        assert abs(new[key] - row[key]) <= tol, (row["method"], row["seed"], key, row[key], new[key])
