@@ -219,14 +219,14 @@ def _spectrum_extent(h: int, w: int) -> list[float]:
 
 
 def _show_spectrum(ax, spec: torch.Tensor, title: str | None = None, vmin=0.0, vmax=None,
-                   colorbar: bool = False) -> None:
+                   colorbar: bool = False, colorbar_label: str | None = None) -> None:
     h, w = spec.shape[-2:]
     im = ax.imshow(_np(spec), cmap=_SPEC_CMAP, extent=_spectrum_extent(h, w), vmin=vmin,
                    vmax=vmax, interpolation="nearest")
     ax.set_xlabel("f_x (cycles/pixel)")
     ax.set_ylabel("f_y (cycles/pixel)")
     if colorbar:
-        ax.figure.colorbar(im, ax=ax, fraction=0.046)
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, label=colorbar_label)
     if title:
         ax.set_title(title, fontsize=9)
 
@@ -289,7 +289,8 @@ def plot_kernel_grid(kernels, size: int = 64, title: str | None = None,
 
     Returns:
         a Figure with 2 rows and ``len(kernels)`` columns; every response panel's title shows
-        its DC gain :math:`|H(0)|` and its peak :math:`\max |H|`.
+        its DC gain :math:`|H(0)|` and its peak :math:`\max |H|`, and its colour bar (labelled
+        ``gain |H|``) gives the scale, so a flat response (a one-hot kernel) reads as 1.
     """
     labels, ks = _kernels_list(kernels)
     n = len(ks)
@@ -300,7 +301,8 @@ def plot_kernel_grid(kernels, size: int = 64, title: str | None = None,
         _show_kernel(axes[0, i], k, f"{lab}\nsum {float(k.sum()):.3f}",
                      annotate=k.shape[0] <= 3, symmetric=signed)
         dc = float(r[size // 2, size // 2])
-        _show_spectrum(axes[1, i], r, f"|H|: DC {dc:.3f}, max {float(r.max()):.3f}", vmax=vmax)
+        _show_spectrum(axes[1, i], r, f"|H|: DC {dc:.3f}, max {float(r.max()):.3f}", vmax=vmax,
+                       colorbar=True, colorbar_label="gain |H|")  # a flat colour is readable
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -328,7 +330,7 @@ def plot_response_profiles(kernels, size: int = 64, title: str | None = None, ax
         f, g = kernel_radial_response(k, size)
         ax.plot(_np(f), _np(g), _STYLES[i % len(_STYLES)], color=str(0.1 + 0.6 * i / max(len(ks), 2)),
                 lw=1.6, label=lab)
-    ax.axhline(1.0, color="0.6", lw=0.8)
+    ax.axhline(1.0, color="0.6", lw=0.8, ls=":", label="gain 1 (DC of a normalized kernel)")
     ax.set_xlim(0, 0.5)
     top = max(float(kernel_response(k, size).max()) for k in ks)
     ax.set_ylim(0, 1.08 * max(top, 1.0))
@@ -383,7 +385,7 @@ def plot_pixel_kernel(background, kernel: torch.Tensor, row: int, col: int, scal
     _show_kernel(axes[i], k, f"{ks}x{ks} kernel (sum {float(k.sum()):.3f})", annotate=ks <= 5)
     resp = kernel_response(k, size)
     _show_spectrum(axes[i + 1], resp, f"|H|, DC {float(resp[size // 2, size // 2]):.3f}",
-                   vmax=max(1.0, float(resp.max())))
+                   vmax=max(1.0, float(resp.max())), colorbar=True, colorbar_label="gain |H|")
     plot_response_profiles({"this pixel": k}, size, "radial gain", ax=axes[i + 2])
     axes[i + 2].set_xlabel("radial freq. (cycles/pixel)")
     if title:

@@ -74,12 +74,25 @@ def test_kernel_grid_reports_dc_and_peak_gain():
     assert len([t for t in titles if t.startswith("|H|")]) == 2
 
 
+def test_kernel_grid_response_panels_carry_a_labelled_colour_bar():
+    # A one-hot kernel has |H| = 1 everywhere: a flat panel that only a colour bar can read.
+    one_hot = identity_kernel(5)
+    fig = plot_kernel_grid({"one-hot": one_hot, "box": torch.full((5, 5), 1 / 25)})
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "gain |H|"]
+    assert len(bars) == 2                                    # one per response panel
+    assert bars[0].get_ylim()[1] == pytest.approx(1.0, abs=1e-5)  # the shared scale tops at the peak gain
+
+
 def test_response_profiles_one_line_per_kernel():
     fig = plot_response_profiles({"a": identity_kernel(3), "b": torch.full((3, 3), 1 / 9)})
     lines = [l for l in fig.axes[0].get_lines() if l.get_label() in ("a", "b")]
     assert len(lines) == 2
     assert lines[0].get_ydata()[0] == pytest.approx(1.0)
     assert lines[1].get_ydata()[-1] < 0.5  # the box filter attenuates high frequencies
+    # every drawn line is in the legend, the grey reference at gain 1 included
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == [l.get_label() for l in fig.axes[0].get_lines()]
+    assert any("gain 1" in t for t in legend)
 
 
 def test_pixel_kernel_panels_and_checks():
