@@ -203,6 +203,15 @@ def test_local_similarity():
     fails_with(checks.check_local_similarity, replicate, "zero padding")
     fails_with(checks.check_local_similarity, lambda x, k=3, d=2: local_similarity(x, k, 1), "not dilated")
 
+    def centre_kept(x, k=3, d=2):  # the slices are off by one: the centre stays, neighbour k*k//2 - 1 goes
+        taps = F.unfold(x, k, dilation=d, padding=d * (k // 2)).view(x.shape[0], x.shape[1], k * k, *x.shape[-2:])
+        sims = F.cosine_similarity(taps, taps[:, :, k * k // 2 : k * k // 2 + 1], dim=1)
+        return torch.cat([sims[:, : k * k // 2 - 1], sims[:, k * k // 2 :]], dim=1)
+    fails_with(checks.check_local_similarity, centre_kept, "your channel 3 is 1 everywhere",
+               "drop tap 4 (the centre)")
+    fails_with(checks.check_local_similarity, centre_kept, "your channel 11 is 1 everywhere",
+               "drop tap 12 (the centre)", kernel_size=5)
+
 
 # ------------------------------------------------------------------ 4. highpass
 def test_highpass_and_boost_and_freqfusion():

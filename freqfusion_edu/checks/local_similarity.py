@@ -134,11 +134,25 @@ def check_local_similarity(fn: Callable, kernel_size: int = 3, dilation: int = 2
          "(F.cosine_similarity(..., dim=1))."),
     ]
     _diagnose_order(got, want, k, d)
+    _diagnose_centre_kept(got, want, k)
     _diagnose(got, want, what="local_similarity", mistakes=mistakes, border=(k // 2) * d,
               border_hint="neighbours outside the map are zero vectors: similarity 0 (zero "
               "padding).")
     _ok(f"{_fname(fn)} matches freqfusion_edu.local_similarity (k={k}, dilation {d}, zero "
         "padding, centre dropped).")
+
+
+def _diagnose_centre_kept(got: torch.Tensor, want: torch.Tensor, k: int) -> None:
+    """If a channel is 1 everywhere, the centre tap (compared with itself) was kept: say which."""
+    __tracebackhide__ = True  # IPython shows the student only the message
+    ones = torch.ones_like(want[:, 0])
+    centre = [i for i in range(got.shape[1]) if _close(got[:, i], ones) and not _close(want[:, i], ones)]
+    if centre:
+        c = k * k // 2
+        raise CheckError(f"your channel {centre[0]} is 1 everywhere: that is the centre tap compared "
+                         f"with itself. Of the {k * k} taps drop tap {c} (the centre) and keep the "
+                         f"{c} before and the {c} after it; an off-by-one in the slices keeps the "
+                         f"centre and drops a neighbour.")
 
 
 def _diagnose_order(got: torch.Tensor, want: torch.Tensor, k: int, d: int) -> None:
