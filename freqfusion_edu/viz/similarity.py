@@ -130,14 +130,16 @@ def plot_intra_similarity(image, label, feature_maps: Mapping[str, torch.Tensor]
         if band is not None:
             b = _label_2d(torch.as_tensor(band).long(), "band").numpy()
             ax.contour(b, levels=[0.5], colors="white", linewidths=0.5)
-    fig.colorbar(im, ax=list(axes[2:]), shrink=0.8, label="cos(f_i, mu_class)")
+    fig.colorbar(im, ax=list(axes[2:]), shrink=0.8,
+                 label="cos(f_i, mu_class)" + ("\nhatched: margin < 0" if mark_errors else ""))
     plt.close(fig)
     return fig
 
 
 _METRIC_LABELS = {"intra": "IntraSim (higher is better)", "inter": "InterSim (lower is better)",
-                  "margin": "margin (higher is better)", "error_rate": "error rate (lower is better)",
-                  "pixel_error_rate": "pixel error rate"}
+                  "margin": "margin (higher is better)",
+                  "error_rate": "class-mean error rate (lower is better)",
+                  "pixel_error_rate": "pixel error rate (lower is better)"}
 
 
 def plot_similarity_bars(results: Mapping[str, Mapping],
@@ -183,10 +185,11 @@ def plot_similarity_bars(results: Mapping[str, Mapping],
 
 
 def plot_per_class_bars(results: Mapping[str, Mapping], metric: str = "margin",
-                        class_names: Sequence[str] | None = None):
+                        class_names: Sequence[str] | None = None, title: str | None = None):
     """Per-class grouped bars of ``metric`` (``'intra'``, ``'inter'``, ``'margin'`` or ``'error'``).
 
-    Classes without pixels (NaN) are left blank. Returns a Figure.
+    Classes without pixels (NaN) are left blank. ``title`` says what the bars cover (e.g. the
+    boundary band); the legend sits right of the axes, clear of the bars. Returns a Figure.
     """
     key = f"{metric}_per_class"
     names = list(results)
@@ -207,7 +210,9 @@ def plot_per_class_bars(results: Mapping[str, Mapping], metric: str = "margin",
     ax.set_xlabel("class")
     ax.set_ylabel(f"{metric} per class")
     ax.axhline(0, color="black", linewidth=0.5)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        ax.set_title(title, fontsize=9)
     plt.close(fig)
     return fig
 

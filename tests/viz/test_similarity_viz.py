@@ -46,9 +46,31 @@ def test_bars_show_the_metric_values(scene):
     assert heights[1] == pytest.approx([res["sharp"]["margin"], res["blurred"]["margin"]])
     with pytest.raises(KeyError, match="no metric 'nope'"):
         plot_similarity_bars(res, ("nope",))
-    fig = plot_per_class_bars(res, "margin", s.class_names)
+    fig = plot_per_class_bars(res, "margin", s.class_names, title="boundary band")
     assert len(fig.axes[0].patches) == 2 * 9
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(s.class_names)
+    assert fig.axes[0].get_title() == "boundary band"
+    # the legend sits right of the axes (it used to cover the last class's bars)
+    assert fig.axes[0].get_legend().get_bbox_to_anchor().x0 >= fig.axes[0].get_window_extent().x1 - 1
+
+
+def test_error_rate_axes_say_which_average(scene):
+    # chapter 02 prints a pixel error rate and a class-mean error rate: each bar panel names its own
+    s, f = scene
+    y = s.label[None]
+    res = {"blurred": feature_similarity(blur_features(f[None], 2.0), y, 9)}
+    fig = plot_similarity_bars(res, ("error_rate", "pixel_error_rate"))
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert labels[0].startswith("class-mean error rate") and labels[1].startswith("pixel error rate")
+    assert fig.axes[0].patches[0].get_height() == pytest.approx(res["blurred"]["error_rate"])
+
+
+def test_heat_map_colour_bar_explains_the_hatching(scene):
+    s, f = scene
+    fig = plot_intra_similarity(s.image, s.label, {"sharp": f}, 9)
+    assert "hatched: margin < 0" in fig.axes[-1].get_ylabel()
+    fig = plot_intra_similarity(s.image, s.label, {"sharp": f}, 9, mark_errors=False)
+    assert "hatched" not in fig.axes[-1].get_ylabel()
 
 
 def test_small_multiples_grid_and_band_titles(scene):
