@@ -90,6 +90,9 @@ def test_kernel_responses_show_taps_response_and_gain():
                                kernel_response(box_kernel(3), 32).numpy(), rtol=1e-5)
     gain = main[2].lines[0].get_ydata()
     assert gain[0] == pytest.approx(1.0, abs=1e-5)
+    # the legend names every line drawn in the radial-gain panel, the gain-1 reference included
+    legend = [t.get_text() for t in main[2].get_legend().get_texts()]
+    assert legend == [l.get_label() for l in main[2].get_lines()] and len(legend) == 2
 
 
 def test_maps_and_spectra_scale_spectra_of_larger_maps():
