@@ -277,7 +277,7 @@ def _kernels_list(kernels, name: str = "kernels") -> tuple[list[str], list[torch
 
 # -- figures -----------------------------------------------------------------------------------
 def plot_kernel_grid(kernels, size: int = 64, title: str | None = None,
-                     signed: bool = False, col_width: float = 2.4):
+                     signed: bool = False, col_width: float = 2.8):
     r"""Small multiples: each kernel (top row) above its centred magnitude response (bottom row).
 
     Args:
