@@ -47,7 +47,9 @@ def plot_time_memory(rows: Sequence[dict], label: str = "impl", time_key: str = 
         bars = ax.bar(range(len(rows)), vals, color="0.75", edgecolor="black")
         for b, h in zip(bars, _HATCHES * (len(rows) // len(_HATCHES) + 1)):
             b.set_hatch(h)
-        ax.set_xticks(range(len(rows)), names, rotation=20, ha="right")
+        # 35 degrees keeps neighbouring slanted labels a line apart (tick spacing x sin 35 > one
+        # line at chapter 06's seven rows); anchor mode ends each label at its own tick
+        ax.set_xticks(range(len(rows)), names, rotation=35, ha="right", rotation_mode="anchor")
         ax.set_ylabel(ylabel)
         ax.set_xlabel(label)
         if log:
