@@ -241,7 +241,7 @@ def plot_kernel_responses(kernels: Mapping[str, torch.Tensor], size: int = 64,
         f, g = kernel_radial_response(k, size)
         plot_radial_profiles({label: (f, g)}, ax=axes[r, 2], ylabel="gain", log=False,
                              title="radial gain")
-        axes[r, 2].axhline(1.0, color="0.5", lw=0.8, ls=":", label="gain 1 (DC of a normalized kernel)")
+        axes[r, 2].axhline(1.0, color="0.5", lw=0.8, ls=":", label="gain 1")
         axes[r, 2].legend(fontsize=8)  # every drawn line named, the reference included
     if title:
         fig.suptitle(title)

@@ -330,7 +330,7 @@ def plot_response_profiles(kernels, size: int = 64, title: str | None = None, ax
         f, g = kernel_radial_response(k, size)
         ax.plot(_np(f), _np(g), _STYLES[i % len(_STYLES)], color=str(0.1 + 0.6 * i / max(len(ks), 2)),
                 lw=1.6, label=lab)
-    ax.axhline(1.0, color="0.6", lw=0.8, ls=":", label="gain 1 (DC of a normalized kernel)")
+    ax.axhline(1.0, color="0.6", lw=0.8, ls=":", label="gain 1")
     ax.set_xlim(0, 0.5)
     top = max(float(kernel_response(k, size).max()) for k in ks)
     ax.set_ylim(0, 1.08 * max(top, 1.0))
@@ -368,7 +368,7 @@ def plot_pixel_kernel(background, kernel: torch.Tensor, row: int, col: int, scal
     check_positive_int(scale, "scale")
     ks = k.shape[0]
     panels = 4 + (output is not None)
-    fig, axes = plt.subplots(1, panels, figsize=(2.6 * panels, 2.8))
+    fig, axes = plt.subplots(1, panels, figsize=(3.0 * panels, 2.8))
     maps = [(bg, "guide")] + ([(_as_map(output, "output"), "output")] if output is not None else [])
     y0 = (row // scale - ks // 2) * scale - 0.5
     x0 = (col // scale - ks // 2) * scale - 0.5
