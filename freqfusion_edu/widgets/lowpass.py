@@ -157,7 +157,7 @@ class TemperatureExplorer(widgets.VBox):
 
     def __init__(self, lr_feature, logits, window=None, target=None, region=None,
                  background=None, channel=0, row=None, col=None, temperature=1.0,
-                 log10_range=(-1.5, 1.0), response_size=64):
+                 log10_range=(-1.5, 1.0), response_size=64, region_name="region"):
         check_tensor(lr_feature, "lr_feature", 4, "(1, C, h, w)")
         check_tensor(logits, "logits", 4, "(1, k*k, H, W)")
         if lr_feature.shape[0] != 1 or logits.shape[0] != 1:
@@ -190,6 +190,7 @@ class TemperatureExplorer(widgets.VBox):
                         torch.as_tensor(window).detach().reshape(1, 1, k, k))
         self._target = None if target is None else target.detach()
         self._region = None if region is None else region.detach().bool()
+        self._region_name = str(region_name)
         self._background = self._logits.new_zeros(1, 1, H, W) if background is None else background
         self._channel, self._size = channel, response_size
 
@@ -229,7 +230,7 @@ class TemperatureExplorer(widgets.VBox):
         self.response = kernel_response(self.kernel, self._size)
         peaked = float((self.kernels.amax(1) > 0.9).float().mean())
         err = "" if self.mse is None else f"; MSE {self.mse:.5f}" + (
-            "" if self.mse_region is None else f" (region {self.mse_region:.5f})")
+            "" if self.mse_region is None else f" ({self._region_name} {self.mse_region:.5f})")
         self.info.value = (f"T = <b>{t:.3g}</b>, pixel ({r}, {c}): largest tap "
                            f"{float(self.kernel.max()):.3f}, max |H| = "
                            f"{float(self.response.max()):.3f}; kernels with a tap above 0.9: "
@@ -244,7 +245,8 @@ def temperature_explorer(lr_feature: torch.Tensor, logits: torch.Tensor,
                          region: torch.Tensor | None = None, background=None, channel: int = 0,
                          row: int | None = None, col: int | None = None,
                          temperature: float = 1.0,
-                         log10_range: tuple[float, float] = (-1.5, 1.0)) -> TemperatureExplorer:
+                         log10_range: tuple[float, float] = (-1.5, 1.0),
+                         region_name: str = "region") -> TemperatureExplorer:
     r"""Explore the softmax temperature of an ALPF generator's kernels.
 
     ``logits`` are the raw (pre-softmax) kernel logits a module predicts, e.g. a trained
@@ -264,6 +266,7 @@ def temperature_explorer(lr_feature: torch.Tensor, logits: torch.Tensor,
         background: what to draw under the pixel marker. channel: output channel drawn.
         row, col: initial pixel (default: the centre).
         temperature: initial :math:`T`. log10_range: slider range of :math:`\log_{10} T`.
+        region_name: what ``region`` is, as the info line names it (e.g. ``"boundary pixels"``).
 
     Returns:
         a :class:`TemperatureExplorer`; set ``.temperature.value``, ``.row.value`` or
@@ -274,4 +277,5 @@ def temperature_explorer(lr_feature: torch.Tensor, logits: torch.Tensor,
     """
     return TemperatureExplorer(lr_feature, logits, window=window, target=target, region=region,
                                background=background, channel=channel, row=row, col=col,
-                               temperature=temperature, log10_range=log10_range)
+                               temperature=temperature, log10_range=log10_range,
+                               region_name=region_name)

@@ -87,6 +87,10 @@ def test_temperature_explorer_reproduces_the_module_at_t1_and_sharpens_or_flatte
     torch.testing.assert_close(w.upsampled, carafe(lr, w.kernels, 5, 1, 2))
     assert w.mse == pytest.approx(float((w.upsampled - target).pow(2).mean()))
     assert w.mse_region is not None and "MSE" in w.info.value and "pixel (5, 6)" in w.info.value
+    assert f"(region {w.mse_region:.5f})" in w.info.value        # the default name
+    named = temperature_explorer(lr, logits, window=win, target=target, region=region,
+                                 region_name="boundary pixels")
+    assert f"(boundary pixels {named.mse_region:.5f})" in named.info.value
     png1, peak1, k1 = w.image.value, float(w.kernel.max()), w.kernel.clone()
 
     w.temperature.value = 0.05          # cold: nearly one-hot kernels
