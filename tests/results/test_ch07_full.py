@@ -52,7 +52,7 @@ def test_cheapest_stored_row_reproduces(stored, tmp_path):
 
     Tolerance: 0.5 points of mIoU and boundary IoU, 0.005 of IntraSim and margin. On the machine
     and torch build that made the file, one thread reproduces a row bit for bit; the slack only
-    absorbs another CPU's floating-point kernels over the 400 training steps. A change in the
+    absorbs another CPU's floating-point kernels over the 1200 training steps. A change in the
     code that trains or evaluates moves the numbers by more (a different learning rate for
     FreqFusion's modules moves mIoU by points).
     """
