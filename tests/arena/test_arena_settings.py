@@ -1,6 +1,7 @@
 """``freqfusion-edu arena --set KEY=VALUE``: changing the task's settings without editing code,
 refusing bad keys and values by name, refusing to resume with other values, and the stored
-scale study (results/arena_scale.json) reproducing its cheapest row."""
+studies of chapter 09 (results/arena_scale.json, results/arena_steps.json) holding one change
+to FULL and reproducing their cheapest row."""
 import dataclasses
 import json
 from pathlib import Path
@@ -14,8 +15,6 @@ from freqfusion_edu.arena.methods import ArenaError
 from freqfusion_edu.arena.task import FULL, QUICK, train_method, with_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
-SCALE = ROOT / "results" / "arena_scale.json"
-SCALE_METHODS = ["bilinear", "bilinear+conv", "ff-alpf+ahpf", "freqfusion"]
 
 
 def _run(tmp_path, *extra, out="a.json"):
@@ -85,42 +84,53 @@ def test_cli_stores_the_overridden_settings_and_refuses_other_values_on_resume(t
     assert json.loads((tmp_path / "a.json").read_text())["rows"] == rows
 
 
-# ----------------------------------------------------------------------------- the stored scale study
-def _scale():
-    if not SCALE.exists():
-        pytest.fail("results/arena_scale.json is missing (the scale study of chapter 09)")
-    return R.load_results(SCALE)
+# ----------------------------------------------------------------------------- the stored studies
+# Each study changes ONE setting of FULL (chapter 09, section 9): file, key, direction, methods.
+STUDIES = {
+    "arena_scale.json": ("size", ["bilinear", "bilinear+conv", "ff-alpf+ahpf", "freqfusion"]),
+    "arena_steps.json": ("steps", ["bilinear", "bilinear+conv", "freqfusion"]),
+}
 
 
-def test_stored_scale_study_is_full_settings_at_a_larger_size():
-    """The scale study changes one thing against results/arena_full.json: the scene size."""
-    data = _scale()
+def _study(name):
+    path = ROOT / "results" / name
+    if not path.exists():
+        pytest.fail(f"results/{name} is missing (a study of chapter 09, section 9)")
+    return R.load_results(path)
+
+
+@pytest.mark.parametrize("name", list(STUDIES))
+def test_stored_study_changes_one_setting_of_full(name):
+    key, methods = STUDIES[name]
+    data = _study(name)
     s = data["settings"]
-    assert s["size"] > FULL.size
-    assert s == dataclasses.replace(FULL, size=s["size"]).as_dict(), "only the size may differ from FULL"
+    assert s[key] > getattr(FULL, key)
+    assert s == dataclasses.replace(FULL, **{key: s[key]}).as_dict(), f"only {key} may differ from FULL"
     prov = data["provenance"]
     assert prov["threads"] == 1
-    assert prov["command"].startswith(f"freqfusion-edu arena --full --set size={s['size']} --seeds ")
-    for key in ("commit", "date", "machine", "torch", "wall_seconds"):
-        assert prov[key], key
-    assert data["methods"] == SCALE_METHODS
+    assert prov["command"].startswith(f"freqfusion-edu arena --full --set {key}={s[key]} --seeds ")
+    for k in ("commit", "date", "machine", "torch", "wall_seconds"):
+        assert prov[k], k
+    assert data["methods"] == methods
     # rows are made seed by seed, so a partial file holds whole seeds plus a prefix of the next
     done = [(r["method"], r["seed"]) for r in data["rows"]]
-    expected = [(m, k) for k in range(data["seeds"]) for m in SCALE_METHODS]
-    assert done == expected[:len(done)] and len(done) >= len(SCALE_METHODS)
+    expected = [(m, k) for k in range(data["seeds"]) for m in methods]
+    assert done == expected[:len(done)] and len(done) >= len(methods)
 
 
-def test_stored_scale_study_reproduces_its_cheapest_row():
+@pytest.mark.parametrize("name", list(STUDIES))
+def test_stored_study_reproduces_its_cheapest_row(name):
     """Re-train the cheapest stored row (fewest seconds) with the stored settings on one thread.
 
     Tolerance as for results/arena_full.json: 0.05 points of mIoU and boundary IoU, 1e-3 of
     IntraSim and margin (one thread is bit-for-bit repeatable on one machine and torch build;
     the slack absorbs another CPU's kernels).
     """
-    data = _scale()
-    settings = dataclasses.replace(FULL, size=data["settings"]["size"])
+    key, _ = STUDIES[name]
+    data = _study(name)
+    settings = dataclasses.replace(FULL, **{key: data["settings"][key]})
     row = min(data["rows"], key=lambda r: r["seconds"])
     new = train_method(row["method"], row["seed"], settings, time_it=False).row
     assert new["params"] == row["params"]
-    for key, tol in (("miou", 0.05), ("boundary_iou", 0.05), ("intra_sim", 1e-3), ("margin", 1e-3)):
-        assert abs(new[key] - row[key]) <= tol, (row["method"], row["seed"], key, row[key], new[key])
+    for k, tol in (("miou", 0.05), ("boundary_iou", 0.05), ("intra_sim", 1e-3), ("margin", 1e-3)):
+        assert abs(new[k] - row[k]) <= tol, (row["method"], row["seed"], k, row[k], new[k])
