@@ -19,6 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._labels import IGNORE_INDEX
 from ._validate import check_positive_int, check_tensor
 
 __all__ = ["confusion_matrix", "iou_from_confusion", "mean_iou", "pixel_accuracy",
@@ -57,7 +58,7 @@ def _check_range(x: torch.Tensor, valid: torch.Tensor, name: str, num_classes: i
 
 # --------------------------------------------------------------------------- region metrics
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
-                     ignore_index: int = 255) -> torch.Tensor:
+                     ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Count (ground truth, prediction) pairs over the pixels whose target is not ignored.
 
     Args:
@@ -158,7 +159,7 @@ class ConfusionMatrix:
         0.5833
     """
 
-    def __init__(self, num_classes: int, ignore_index: int = 255, device=None):
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, device=None):
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.ignore_index = ignore_index
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
@@ -275,7 +276,7 @@ class BoundaryIoU:
         1.0
     """
 
-    def __init__(self, num_classes: int, dilation_ratio: float = 0.005, ignore_index: int = 255,
+    def __init__(self, num_classes: int, dilation_ratio: float = 0.005, ignore_index: int = IGNORE_INDEX,
                  dilation: int | None = None, device=None):
         self.num_classes = check_positive_int(num_classes, "num_classes")
         if not (isinstance(dilation_ratio, (int, float)) and dilation_ratio > 0):
@@ -378,7 +379,7 @@ def _image_similarities(f: torch.Tensor, y: torch.Tensor, num_classes: int, igno
 
 
 def feature_similarity(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                       ignore_index: int = 255, region: torch.Tensor | None = None) -> dict:
+                       ignore_index: int = IGNORE_INDEX, region: torch.Tensor | None = None) -> dict:
     """IntraSim, InterSim, similarity margin and error rate of a feature map (spec 5.4).
 
     Per image, the centre of class c is the mean feature over its (non-ignored) pixels,
@@ -473,7 +474,7 @@ def feature_similarity(features: torch.Tensor, labels: torch.Tensor, num_classes
     }
 
 
-def boundary_band(labels: torch.Tensor, width: int = 5, ignore_index: int = 255) -> torch.Tensor:
+def boundary_band(labels: torch.Tensor, width: int = 5, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Pixels near a label boundary: the band the boundary variant of the metrics averages over.
 
     An edge pixel is one whose label differs from one of its 4 neighbours (the robust form of
@@ -533,7 +534,7 @@ def _maps(features, labels, num_classes, ignore_index):
 
 
 def intra_similarity_map(features: torch.Tensor, labels: torch.Tensor,
-                         num_classes: int | None = None, ignore_index: int = 255) -> torch.Tensor:
+                         num_classes: int | None = None, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Per-pixel IntraSim ``cos(f_i, mu_{y_i})`` (centres per image), for heat maps.
 
     Args:
@@ -558,7 +559,7 @@ def intra_similarity_map(features: torch.Tensor, labels: torch.Tensor,
 
 
 def margin_map(features: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None,
-               ignore_index: int = 255) -> torch.Tensor:
+               ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Per-pixel similarity margin ``cos(f_i, mu_{y_i}) - max_{c' != y_i} cos(f_i, mu_c')``.
 
     Same arguments as :func:`intra_similarity_map`. NaN at ignored pixels and in images with a

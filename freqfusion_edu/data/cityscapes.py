@@ -23,13 +23,13 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 
+from .._labels import IGNORE_INDEX
 from ..errors import DataError, DataRootError
 
 __all__ = ["Label", "LABELS", "CLASS_NAMES", "PALETTE", "LABEL_ID_TO_TRAIN_ID", "IGNORE_INDEX",
            "NUM_CLASSES", "labels_to_train_ids", "colorize", "CityscapesDataset",
            "verify_cityscapes", "VerifyReport", "cityscapes_help", "read_png", "pair_paths"]
 
-IGNORE_INDEX = 255
 NUM_CLASSES = 19
 
 

@@ -16,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .._labels import IGNORE_INDEX
 from .._validate import check_tensor, shape_str
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "normalize", "denormalize", "random_rescale",
@@ -103,7 +104,7 @@ def random_rescale(image, label, scale_range=(0.5, 2.0), generator=None):
     return _resize_pair(image, label, size)
 
 
-def random_crop(image, label, crop_size, ignore_index=255, cat_max_ratio=None, generator=None,
+def random_crop(image, label, crop_size, ignore_index=IGNORE_INDEX, cat_max_ratio=None, generator=None,
                 max_tries=10):
     """Random crop of ``crop_size = (H, W)``; smaller inputs are padded at the bottom/right
     (image with 0, label with ``ignore_index``) first.
@@ -203,7 +204,7 @@ class TrainTransform:
     """
 
     def __init__(self, crop_size=(512, 1024), scale_range=(0.5, 2.0), flip_p=0.5,
-                 photometric=True, cat_max_ratio=None, ignore_index=255, generator=None):
+                 photometric=True, cat_max_ratio=None, ignore_index=IGNORE_INDEX, generator=None):
         if len(crop_size) != 2 or min(int(c) for c in crop_size) < 1:
             raise ValueError(f"crop_size must be (H, W) positive ints, got {crop_size!r}")
         if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:

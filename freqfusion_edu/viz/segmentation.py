@@ -7,6 +7,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .._labels import IGNORE_INDEX
+
 __all__ = ["label_palette", "colorize_labels", "plot_prediction_rows"]
 
 
@@ -18,7 +20,7 @@ def label_palette(num_classes: int) -> np.ndarray:
     return (np.array([cmap(i % cmap.N)[:3] for i in range(num_classes)]) * 255).astype(np.uint8)
 
 
-def colorize_labels(label, palette: np.ndarray, ignore_index: int = 255,
+def colorize_labels(label, palette: np.ndarray, ignore_index: int = IGNORE_INDEX,
                     ignore_color=(0, 0, 0)) -> np.ndarray:
     """Paint an integer ``(H, W)`` label map with ``palette`` (``(K, 3)`` uint8): ``(H, W, 3)`` uint8.
 
@@ -41,7 +43,7 @@ def colorize_labels(label, palette: np.ndarray, ignore_index: int = 255,
 
 def plot_prediction_rows(rows: Sequence[tuple], class_names: Sequence[str],
                          palette: np.ndarray | None = None, highlight: int | None = None,
-                         ignore_index: int = 255, titles: Sequence[str] | None = None,
+                         ignore_index: int = IGNORE_INDEX, titles: Sequence[str] | None = None,
                          legend: bool = True):
     """Image, ground truth, each model's prediction and its error map, one row per sample.
 

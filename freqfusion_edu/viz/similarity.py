@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..metrics import intra_similarity_map, margin_map
+from .._labels import IGNORE_INDEX
 
 __all__ = ["show_labels", "plot_intra_similarity", "plot_similarity_bars", "plot_per_class_bars",
            "plot_similarity_small_multiples"]
@@ -57,7 +58,7 @@ def _axes_px(ax) -> None:
     ax.set_ylabel("y (pixels)")
 
 
-def show_labels(ax, label, class_names: Sequence[str] | None = None, ignore_index: int = 255,
+def show_labels(ax, label, class_names: Sequence[str] | None = None, ignore_index: int = IGNORE_INDEX,
                 legend: bool = True) -> None:
     """Draw a label map with one colour per class (ignored pixels black) and a class legend."""
     y = _label_2d(label)
@@ -88,7 +89,7 @@ def _heat(ax, sim: np.ndarray, neg: np.ndarray | None, title: str, vmin: float, 
 
 def plot_intra_similarity(image, label, feature_maps: Mapping[str, torch.Tensor],
                           num_classes: int | None = None, class_names: Sequence[str] | None = None,
-                          ignore_index: int = 255, band=None, vmin: float = 0.5,
+                          ignore_index: int = IGNORE_INDEX, band=None, vmin: float = 0.5,
                           vmax: float = 1.0, mark_errors: bool = True):
     """The paper's Figure 1 on a toy scene: image, labels and per-pixel IntraSim heat maps.
 
@@ -218,7 +219,7 @@ def plot_per_class_bars(results: Mapping[str, Mapping], metric: str = "margin",
 
 
 def plot_similarity_small_multiples(label, feature_maps: Mapping[str, torch.Tensor],
-                                    num_classes: int | None = None, ignore_index: int = 255,
+                                    num_classes: int | None = None, ignore_index: int = IGNORE_INDEX,
                                     band=None, vmin: float = 0.5, vmax: float = 1.0):
     """Static stand-in for the explorer: IntraSim (top) and margin (bottom) per setting.
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..viz.segmentation import plot_prediction_rows
+from .._labels import IGNORE_INDEX
 from ._common import figure_png, show_png
 
 __all__ = ["prediction_explorer", "PredictionExplorer"]
@@ -21,7 +22,7 @@ class PredictionExplorer(widgets.VBox):
     """
 
     def __init__(self, samples, predictors: Mapping[str, Callable], class_names: Sequence[str],
-                 palette: np.ndarray | None = None, ignore_index: int = 255):
+                 palette: np.ndarray | None = None, ignore_index: int = IGNORE_INDEX):
         if len(samples) == 0:
             raise ValueError("samples must hold at least one (image, label) pair")
         if not predictors:
@@ -59,7 +60,7 @@ class PredictionExplorer(widgets.VBox):
 
 
 def prediction_explorer(samples, predictors: Mapping[str, Callable], class_names: Sequence[str],
-                        palette: np.ndarray | None = None, ignore_index: int = 255) -> PredictionExplorer:
+                        palette: np.ndarray | None = None, ignore_index: int = IGNORE_INDEX) -> PredictionExplorer:
     """Build a :class:`PredictionExplorer`; show it with ``display(w)``.
 
     Args:

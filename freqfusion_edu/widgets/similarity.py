@@ -16,6 +16,7 @@ from ._common import figure_png, show_png
 from ..data.scenes import bilinear_fusion, blur_features
 from ..metrics import boundary_band, feature_similarity
 from ..viz.similarity import plot_similarity_small_multiples
+from .._labels import IGNORE_INDEX
 
 __all__ = ["SimilarityExplorer", "similarity_explorer", "degrade"]
 
@@ -58,7 +59,7 @@ class SimilarityExplorer(widgets.VBox):
 
     def __init__(self, label: torch.Tensor, features: torch.Tensor, num_classes: int,
                  mode: str = "blur", sigma: float = 2.0, factor: int = 4, fine_weight: float = 0.5,
-                 region: str = "whole image", band_width: int = 5, ignore_index: int = 255):
+                 region: str = "whole image", band_width: int = 5, ignore_index: int = IGNORE_INDEX):
         if not isinstance(label, torch.Tensor) or label.dim() != 2:
             got = tuple(label.shape) if isinstance(label, torch.Tensor) else type(label).__name__
             raise ValueError(f"label must be an integer (H, W) tensor, got {got}")
