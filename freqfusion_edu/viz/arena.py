@@ -72,6 +72,30 @@ def plot_metric_bars(summary: dict, metric: str = "boundary_iou", label: str | N
     return fig
 
 
+def label_offsets(xs: dict, ys: dict, log_x: bool = False, near: float = 0.15) -> dict:
+    """Vertical offsets (points) for point labels so that labels of nearby points do not overlap.
+
+    Points closer than ``near`` (as a fraction of each axis' range) share a column of labels:
+    the first gets +4 points, the next -10, +18, -24, ... Greedy, in order of ``y``.
+
+    Example:
+        >>> label_offsets({"a": 1.0, "b": 1.01, "c": 5.0}, {"a": 40.0, "b": 40.1, "c": 60.0})
+        {'a': 4, 'b': -10, 'c': 4}
+    """
+    def norm(v: dict, log: bool) -> dict:
+        t = {k: math.log10(1 + max(x, 0.0)) if log else x for k, x in v.items()}
+        lo, hi = min(t.values(), default=0.0), max(t.values(), default=1.0)
+        return {k: (x - lo) / ((hi - lo) or 1.0) for k, x in t.items()}
+
+    nx, ny = norm(xs, log_x), norm(ys, False)
+    slots = [4, -10, 18, -24, 32, -38, 46]
+    placed: dict = {}
+    for m in sorted(xs, key=lambda k: (ys[k], xs[k])):
+        taken = {placed[o] for o in placed if abs(nx[o] - nx[m]) < near and abs(ny[o] - ny[m]) < near}
+        placed[m] = next((s for s in slots if s not in taken), slots[-1])
+    return {m: placed[m] for m in xs}
+
+
 def plot_pareto(summary: dict, metric: str = "boundary_iou", label: str = "boundary IoU (%)"):
     """Two panels: ``metric`` against forward+backward time relative to bilinear, and against the
     fuser's parameters. Error bars are the seed spread; the Pareto front (no other method both
@@ -91,7 +115,8 @@ def plot_pareto(summary: dict, metric: str = "boundary_iou", label: str = "bound
                 continue
             xs[m], ys[m] = float(x), d[metric][0]
             ax.errorbar(xs[m], ys[m], yerr=d[metric][1], fmt="o", color=method_color(m), capsize=3)
-            ax.annotate(m, (xs[m], ys[m]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        for m, dy in label_offsets(xs, ys, log_x=cost == "params").items():
+            ax.annotate(m, (xs[m], ys[m]), textcoords="offset points", xytext=(5, dy), fontsize=8)
         front = [m for m in pareto_front({m: summary[m] for m in xs}, metric,
                                          "rel_time" if cost == "rel_time" else "params")]
         front.sort(key=lambda m: xs[m])
@@ -99,6 +124,8 @@ def plot_pareto(summary: dict, metric: str = "boundary_iou", label: str = "bound
                 label="Pareto front")
         if cost == "params":
             ax.set_xscale("symlog", linthresh=1000)
+            top = max(xs.values(), default=1.0)  # 0, then powers of ten (no crowded 10^2 tick)
+            ax.set_xticks([0] + [10.0 ** e for e in range(3, int(math.log10(max(top, 1.0))) + 2)])
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -63,3 +63,12 @@ def test_class_scores_bars_and_checks():
 def test_family_colours():
     assert method_color("freqfusion") == method_color("ff-alpf") != method_color("bilinear")
     assert method_color("bilinear+conv") != method_color("carafe")
+
+
+def test_label_offsets_separate_nearby_points_only():
+    from freqfusion_edu.viz.arena import label_offsets
+    xs = {"a": 1.0, "b": 1.02, "c": 1.01, "far": 5.0}
+    ys = {"a": 44.0, "b": 44.1, "c": 44.3, "far": 60.0}
+    off = label_offsets(xs, ys)
+    assert len({off["a"], off["b"], off["c"]}) == 3      # three crowded labels, three heights
+    assert off["far"] == 4                               # an isolated point keeps the default
