@@ -15,7 +15,7 @@ CASES = {
         check_cell="# 1. Every run learned something",
         skip=("fig, axes = plt.subplots(2, 3", "plot_prediction_rows(rows", "explorer = prediction_explorer("),
         expect=("ALPF kernels at the head's rate use fewer taps",
-                "optim.fusion_lr_mult sets FreqFusion's rate; 0 means the head's rate")),
+                "the two runs of section 6 must differ only in optim.fusion_lr_mult")),
     # the training loop trains the same fusion twice
     "08_cityscapes_training.ipynb": dict(
         break_cell="run_cfg = apply_overrides(cfg,", old='f"model.fusion={fusion}"',
