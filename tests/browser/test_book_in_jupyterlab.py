@@ -146,13 +146,19 @@ def _wait_state(page, predicate, timeout_s, what):
     pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}; last state {state}")
 
 
-def _pictures(area) -> list[bytes]:
-    """Rendered pixels of every picture in a widget (element screenshots, not src strings)."""
-    shots = []
-    for img in area.locator("img").all():
-        if img.is_visible():
-            shots.append(img.screenshot())
-    return shots
+def _pictures(area, tries: int = 6) -> list[bytes]:
+    """Rendered pixels of every picture in a widget (element screenshots, not src strings).
+
+    A widget callback replaces its picture element while it redraws; an element that vanishes
+    between listing and screenshot is read again (all pictures anew, so a half-old, half-new
+    list never compares as a change). Fails only if the pictures keep vanishing."""
+    for _ in range(tries):
+        try:
+            return [img.screenshot(timeout=5_000) for img in area.locator("img").all()
+                    if img.is_visible()]
+        except playwright_sync.TimeoutError:
+            time.sleep(1.0)
+    pytest.fail(f"a widget's pictures kept vanishing while being read ({tries} tries)")
 
 
 _CONTROL_SELECTOR = (".widget-slider, .widget-dropdown, .widget-toggle-buttons, .widget-checkbox, "
