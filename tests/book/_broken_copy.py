@@ -149,3 +149,16 @@ def check_cell_error(chapter: str | os.PathLike, *, break_cell: str | int, old: 
                         f"its source starts: {cell.source[:200]!r}") from None
                 return ename, evalue
     return None
+
+
+def assert_check_fails(chapter: str | os.PathLike, expect: tuple[str, ...], **case) -> str:
+    """Run :func:`check_cell_error` and assert the check cell raised ``CheckError`` whose
+    message holds every string of ``expect`` (the check's words and its hint). Returns the
+    message."""
+    err = check_cell_error(chapter, **case)
+    assert err is not None, f"{chapter}: the check cell passed despite the break {case['old']!r}"
+    ename, evalue = err
+    assert ename == "CheckError", (ename, evalue)
+    for needle in expect:
+        assert needle in evalue, f"{chapter}: {needle!r} not in the check's message:\n{evalue}"
+    return evalue
