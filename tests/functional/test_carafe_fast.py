@@ -14,7 +14,10 @@ op = importlib.import_module("freqfusion_edu.functional._carafe_op")
 
 # n, c, h, w, k, g, s: odd sizes, k larger than the map, groups, s = 1, 2, 3
 CASES = [(2, 6, 7, 5, 5, 3, 2), (1, 4, 3, 9, 7, 2, 2), (1, 3, 5, 4, 3, 1, 1), (2, 2, 4, 3, 5, 1, 3),
-         (1, 8, 1, 1, 5, 4, 2)]
+         (1, 8, 1, 1, 5, 4, 2),
+         # s = 1 has its own path (no padded copy, taps clipped to the map): groups, a kernel
+         # wider than the map, a single row
+         (2, 6, 9, 7, 5, 3, 1), (1, 2, 2, 3, 7, 1, 1), (2, 4, 1, 6, 3, 2, 1)]
 
 
 def _rel(a, b):
