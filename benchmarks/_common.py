@@ -1,7 +1,8 @@
-"""Shared bits of the benchmark scripts: argument parsing, the machine line, timers."""
+"""Shared bits of the benchmark scripts: argument parsing, the machine line, timers, the commit."""
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,3 +36,13 @@ def header(title: str) -> None:
     print(f"# {title}")
     print(f"machine: {machine_info()}")
     print(f"torch.get_num_threads() at start: {torch.get_num_threads()}")
+
+
+def git_commit() -> str | None:
+    """The checkout's short commit hash for a result's provenance (``None`` outside git)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None

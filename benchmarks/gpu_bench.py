@@ -44,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
 import torch  # noqa: E402
+from _common import git_commit  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from freqfusion_edu import FreqFusion  # noqa: E402
@@ -281,16 +282,6 @@ def _table(rows: list[dict], cols: list[str]) -> str:
     for r in rows:
         out.append("| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |")
     return "\n".join(out)
-
-
-def git_commit() -> str | None:
-    import subprocess
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10, cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def environment(device: torch.device) -> dict:

@@ -24,12 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import _common  # noqa: F401  (puts the checkout on sys.path)
+from _common import git_commit  # also puts the checkout on sys.path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -41,15 +40,6 @@ try:  # the CARAFE backend in use, where the library has the switch
     from freqfusion_edu.functional.carafe import get_backend
 except ImportError:  # pragma: no cover
     get_backend = None
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10, cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def build(n, c, h, w, cm, seed=0):
