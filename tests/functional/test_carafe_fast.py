@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from freqfusion_edu import carafe, carafe_reference
+from _carafe_helpers import rel
 
 # `import freqfusion_edu.functional.carafe as mod` would bind the *function* (the package
 # re-exports it under the submodule's name), so fetch the modules themselves.
@@ -20,20 +21,16 @@ CASES = [(2, 6, 7, 5, 5, 3, 2), (1, 4, 3, 9, 7, 2, 2), (1, 3, 5, 4, 3, 1, 1), (2
          (2, 6, 9, 7, 5, 3, 1), (1, 2, 2, 3, 7, 1, 1), (2, 4, 1, 6, 3, 2, 1)]
 
 
-def _rel(a, b):
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-300)).item()
-
-
 def _check(n, c, h, w, k, g, s, seed=0):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, c, h, w, dtype=torch.float64, generator=gen, requires_grad=True)
     m = torch.randn(n, g * k * k, h * s, w * s, dtype=torch.float64, generator=gen,
                     requires_grad=True)
     a, b = carafe(x, m, k, g, s), carafe_reference(x, m, k, g, s)
-    assert _rel(a, b) < 1e-12
+    assert rel(a, b) < 1e-12
     go = torch.randn(a.shape, dtype=torch.float64, generator=gen)
     for p, q in zip(torch.autograd.grad(a, (x, m), go), torch.autograd.grad(b, (x, m), go)):
-        assert _rel(p, q) < 1e-12
+        assert rel(p, q) < 1e-12
 
 
 @pytest.mark.parametrize("band", [1, 7, 64, 1 << 30])
@@ -88,7 +85,7 @@ def test_expanded_gradient_from_sum_is_not_materialized_and_correct():
     ga = torch.autograd.grad(carafe(x, m, 3, 1, 2).sum(), (x, m))
     gb = torch.autograd.grad(carafe_reference(x, m, 3, 1, 2).sum(), (x, m))
     for p, q in zip(ga, gb):
-        assert _rel(p, q) < 1e-12
+        assert rel(p, q) < 1e-12
         assert p.is_contiguous()
 
 
@@ -97,7 +94,7 @@ def test_only_requested_gradients_are_computed():
     m = torch.randn(1, 9, 6, 6, dtype=torch.float64)  # no grad
     (gx,) = torch.autograd.grad(carafe(x, m, 3, 1, 2).sum(), (x,))
     (gr,) = torch.autograd.grad(carafe_reference(x, m, 3, 1, 2).sum(), (x,))
-    assert _rel(gx, gr) < 1e-12
+    assert rel(gx, gr) < 1e-12
 
 
 def test_fused_sum_behind_the_compile_backend_matches_reference():
@@ -109,7 +106,7 @@ def test_fused_sum_behind_the_compile_backend_matches_reference():
         xw = banded._widen(x, k, s).view(n * g, c // g, h + 2 * (k // 2), -1)
         out = banded.make_fused(k, s)(xw, m.view(n * g, k * k, h, s, w * s)).reshape(x.shape[0], c,
                                                                                   h * s, w * s)
-        assert _rel(out, carafe_reference(x, m, k, g, s)) < 1e-12
+        assert rel(out, carafe_reference(x, m, k, g, s)) < 1e-12
 
 
 def test_compile_backend_falls_back_with_a_warning_and_keeps_the_choice(monkeypatch):
@@ -125,10 +122,10 @@ def test_compile_backend_falls_back_with_a_warning_and_keeps_the_choice(monkeypa
         assert mod.resolve_backend("cpu") == "compile"
         with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
             out = carafe(x, m, 3, 1, 2)
-        assert _rel(out, carafe_reference(x, m, 3, 1, 2)) < 1e-12
+        assert rel(out, carafe_reference(x, m, 3, 1, 2)) < 1e-12
         # no global switch: the user's choice stands; the failure is remembered (documented)
         assert mod.get_backend() == "compile" and mod.resolve_backend("cpu") == "banded"
-        assert _rel(carafe(x, m, 3, 1, 2), out) == 0  # later calls: banded, no new warning
+        assert rel(carafe(x, m, 3, 1, 2), out) == 0  # later calls: banded, no new warning
     assert mod.get_backend() == "auto"
 
 

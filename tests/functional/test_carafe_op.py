@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from freqfusion_edu import FreqFusion, carafe, carafe_reference
+from _carafe_helpers import OpLog, count_ops
 
 cmod = importlib.import_module("freqfusion_edu.functional.carafe")
 op = importlib.import_module("freqfusion_edu.functional._carafe_op")
@@ -118,21 +119,6 @@ def test_torch_export():
     torch.testing.assert_close(ep.module()(x2, m2), 2 * carafe_reference(x2, m2, 3, 2, 2))
 
 
-def _count_ops(fn) -> int:
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Count(TorchDispatchMode):
-        n = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            Count.n += 1
-            return func(*args, **(kwargs or {}))
-
-    with Count():
-        fn()
-    return Count.n
-
-
 def _banded_step(n, c, h, w, k, g, s, device):
     x = torch.empty(n, c, h, w, device=device)
     m = torch.empty(n, g * k * k, h * s, w * s, device=device)
@@ -144,32 +130,27 @@ def _banded_step(n, c, h, w, k, g, s, device):
     return step
 
 
-def test_whole_tensor_tap_loop_issues_a_fixed_number_of_ops():
+@pytest.mark.parametrize("s", [2, 1])  # s = 1 has its own loop (no padded copy)
+def test_whole_tensor_tap_loop_issues_a_fixed_number_of_ops(s, monkeypatch):
     """Off the CPU the banded loop is one band: the issue's Cityscapes case (N=2, C=256,
     128x256 -> 256x512, k=5) dispatches as many ops as a toy one (meta tensors: no arithmetic)."""
-    toy = _count_ops(_banded_step(1, 2, 3, 4, 5, 1, 2, "meta"))
-    city = _count_ops(_banded_step(2, 256, 128, 256, 5, 1, 2, "meta"))
+    toy = count_ops(_banded_step(1, 2, 3, 4, 5, 1, s, "meta"))
+    city = count_ops(_banded_step(2, 256, 128, 256, 5, 1, s, "meta"))
     assert toy == city, (toy, city)
     # k*k forward + (s + 2) k*k backward arithmetic ops, plus the views (slices) each tap takes;
     # the issue counted 89,890 for this case with the CPU bands
     assert city <= 1000, city
-    # the same counter sees the CPU's bands grow with the image (so the check can fail)
-    cpu_small = _count_ops(_banded_step(1, 2, 3, 4, 5, 1, 2, "cpu"))
-    cpu_big = _count_ops(_banded_step(1, 64, 48, 64, 5, 1, 2, "cpu"))
+    # the same counter sees the CPU's bands grow with the image (so the check can fail); small
+    # bands, so that the big case is several bands at a size that runs in milliseconds
+    monkeypatch.setattr(banded, "_BAND_ELEMENTS", 1 << 14)
+    cpu_small = count_ops(_banded_step(1, 2, 3, 4, 5, 1, s, "cpu"))
+    cpu_big = count_ops(_banded_step(1, 64, 48, 64, 5, 1, s, "cpu"))
     assert cpu_big > 2 * cpu_small, (cpu_small, cpu_big)
 
 
 def test_the_public_call_is_one_op_per_direction():
     x, m = _pair(1, 2, 3, 4, 3, 1, 2)
-    seen = []
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Log(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            seen.append(str(func))
-            return func(*args, **(kwargs or {}))
-
-    with Log():
+    with OpLog() as log:
         carafe(x, m, 3, 1, 2).sum().backward()
-    ours = [f for f in seen if f.startswith("freqfusion_edu.")]
+    ours = [f for f in log.ops if f.startswith("freqfusion_edu.")]
     assert ours == ["freqfusion_edu.carafe.default", "freqfusion_edu.carafe_grad_both.default"]

@@ -11,6 +11,7 @@ import torch
 pytest.importorskip("triton")
 
 from freqfusion_edu import carafe, carafe_reference  # noqa: E402
+from _carafe_helpers import count_ops, rel  # noqa: E402
 
 cmod = importlib.import_module("freqfusion_edu.functional.carafe")
 op = importlib.import_module("freqfusion_edu.functional._carafe_op")
@@ -21,10 +22,6 @@ def test_kernels_really_run_here():
     """Fail (not skip) if the interpreter is not active on a machine without CUDA."""
     assert op._triton_usable(torch.device(DEV)) is None, op._triton_usable(torch.device(DEV))
     assert cmod.resolve_backend(DEV, "triton") == "triton"
-
-
-def _rel(a, b):
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
 
 
 def _inputs(n, c, h, w, k, g, s, dtype=torch.float64, seed=0):
@@ -57,7 +54,7 @@ def test_forward_and_both_gradients_match_reference(case):
     want = _fwd_bwd(x, m, go, k, g, s, carafe_reference)
     for name, a, b in zip(("out", "grad_x", "grad_m"), got, want):
         assert a.shape == b.shape and a.is_contiguous(), name
-        assert _rel(a, b) < 1e-12, (name, _rel(a, b))
+        assert rel(a, b) < 1e-12, (name, rel(a, b))
 
 
 def test_non_contiguous_and_expanded_inputs():
@@ -77,10 +74,10 @@ def test_non_contiguous_and_expanded_inputs():
         carafe(xe, m, k, g, s).sum().backward()
     want = _fwd_bwd(x, m, go, k, g, s, carafe_reference)
     for a, b in zip(got, want):
-        assert _rel(a, b) < 1e-12
+        assert rel(a, b) < 1e-12
     xr = x.detach().requires_grad_()
     carafe_reference(xr, m, k, g, s).sum().backward()
-    assert _rel(xe.grad, xr.grad) < 1e-12
+    assert rel(xe.grad, xr.grad) < 1e-12
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float16, 2e-3), (torch.bfloat16, 1.6e-2),
@@ -94,7 +91,7 @@ def test_half_precision_accumulates_in_float32(dtype, tol):
     want = _fwd_bwd(x.double(), m.double(), go.double(), k, g, s, carafe_reference)
     for name, a, b in zip(("out", "grad_x", "grad_m"), got, want):
         assert a.dtype == dtype, name
-        err = _rel(a.double(), b)
+        err = rel(a.double(), b)
         assert err < tol, (name, err)
     # accumulating in the input dtype instead would be visibly worse for 25 taps in bf16: the
     # bound above is about one rounding of the result (2**-8 = 3.9e-3 relative for bf16)
@@ -121,22 +118,7 @@ def test_second_derivatives_match_the_banded_backend():
     with cmod.use_backend("banded"):
         want = hvp()
     for a, b in zip(got, want):
-        assert _rel(a, b) < 1e-12 and b.abs().max() > 0
-
-
-def _count_ops(fn) -> int:
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Count(TorchDispatchMode):
-        n = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            Count.n += 1
-            return func(*args, **(kwargs or {}))
-
-    with Count():
-        fn()
-    return Count.n
+        assert rel(a, b) < 1e-12 and b.abs().max() > 0
 
 
 def test_op_count_does_not_grow_with_the_size():
@@ -147,7 +129,7 @@ def test_op_count_does_not_grow_with_the_size():
         def step():
             op.forward_impl(x, m, k, g, s, "triton")
             op.backward_impl(go, x, m, k, g, s, "triton", True, True)
-        return _count_ops(step)
+        return count_ops(step)
 
     small, big = run(2, 3, 2), run(9, 17, 8)
     # three launches plus their result allocations; under the interpreter also its host copies
