@@ -1,0 +1,105 @@
+"""Chapter 09: its Check cell fails, with its hint, on a deliberately broken copy (issue 13).
+
+Each case breaks ONE thing and runs the chapter up to its check cell (figures and the widget the
+check does not read are skipped). Most breaks are in the data the chapter reads: a copy of a
+stored result file in ``tmp_path`` with one hand edit, which the chapter is pointed at through the
+environment variable it already honours (set in the kernel, in the first cell). The files under
+``results/`` are only read.
+"""
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from _broken_copy import BOOK, assert_check_fails
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+CHAPTER = "09_upsampler_arena.ipynb"
+RESULTS = BOOK.parent / "results"
+CHECK = "## Check"
+IMPORTS = "from freqfusion_edu.arena.task import build_net"   # the first code cell
+# cells the check cell does not read: figures, the pareto and per-class tables, the widget
+SKIP = ("fig, axes = plt.subplots(1, 2", "front_time = pareto_front(", "thin_table = per_class_summary(",
+        "preds = {m: live[m].pred", "explorer = arena_explorer(", "biou_table = per_class_summary(")
+ENV_VARS = ("FREQFUSION_EDU_ARENA_RESULTS", "FREQFUSION_EDU_ARENA_SCALE", "FREQFUSION_EDU_ARENA_STEPS")
+
+
+@pytest.fixture(autouse=True)
+def _default_result_files(monkeypatch):
+    """The kernel inherits this process's environment: the stored files, unless a case says otherwise."""
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+def edited_copy(name: str, tmp_path: Path, edit) -> Path:
+    """A copy of ``results/<name>`` in ``tmp_path`` after ``edit(data)``; the original is only read."""
+    data = json.loads((RESULTS / name).read_text())
+    edit(data)
+    out = tmp_path / name
+    out.write_text(json.dumps(data, indent=1))   # allow_nan: a NaN is written as the token NaN
+    return out
+
+
+def point_at(var: str, path: Path) -> dict:
+    """The break: the first cell sets ``var`` (an environment variable the chapter honours) to ``path``."""
+    return dict(break_cell=IMPORTS, old="import os\n", new=f"import os\nos.environ[{var!r}] = {str(path)!r}\n")
+
+
+def _drop_method(method):
+    def edit(data):
+        n = len(data["rows"])
+        data["rows"] = [r for r in data["rows"] if r["method"] != method]
+        assert len(data["rows"]) < n, f"results/arena_full.json has no {method} rows to drop"
+    return edit
+
+
+def _nan_in_first(method, key):
+    def edit(data):
+        row = next(r for r in data["rows"] if r["method"] == method)
+        row[key] = math.nan
+    return edit
+
+
+def _duplicate_first(method):
+    def edit(data):
+        row = next(r for r in data["rows"] if r["method"] == method)
+        data["rows"].append(dict(row))
+    return edit
+
+
+def test_stored_run_missing_a_method(tmp_path):
+    # an interrupted full run: every dysample row is missing (the methods list still names it)
+    path = edited_copy("arena_full.json", tmp_path, _drop_method("dysample"))
+    assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, **point_at("FREQFUSION_EDU_ARENA_RESULTS", path),
+                       expect=("arena_full.json holds every method of METHODS (missing: ['dysample'])",
+                               "finish it with the command in its provenance"))
+
+
+def test_hand_edited_row_makes_summarize_disagree(tmp_path):
+    # one freqfusion row's boundary IoU edited by hand into NaN: summarize() skips it, the hand mean does not
+    path = edited_copy("arena_full.json", tmp_path, _nan_in_first("freqfusion", "boundary_iou"))
+    assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, **point_at("FREQFUSION_EDU_ARENA_RESULTS", path),
+                       expect=("freqfusion's mean boundary IoU by hand (nan, 5 rows) is the table's",
+                               "summarize() disagrees with the rows",
+                               "look for such a value in the freqfusion rows of arena_full.json"))
+
+
+def test_live_run_that_did_not_learn():
+    # the live run trains 5 steps: its last five losses are its first five, so no loss fell
+    assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, break_cell=IMPORTS,
+                       old="steps=pick(fast=60,", new="steps=pick(fast=5,",
+                       expect=("bilinear: the live run's loss fell",
+                               "a live run that did not learn: look at LIVE's lr and steps"))
+
+
+def test_study_whose_seeds_differ(tmp_path):
+    # the scale study holds one (bilinear, seed) row twice, as after a botched resume
+    path = edited_copy("arena_scale.json", tmp_path, _duplicate_first("bilinear"))
+    msg = assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, **point_at("FREQFUSION_EDU_ARENA_SCALE", path),
+                             expect=("arena_scale.json: every method has the 5 complete seed(s) at both settings",
+                                     "'bilinear': (5, 6)",
+                                     "seeds differ: a method with more rows than complete seeds holds a "
+                                     "duplicated (method, seed) row"))
+    assert "arena_steps.json" not in msg   # the scale study fails, not the training-length one
