@@ -8,8 +8,10 @@ line such as Kineto's, ``os.write(2, ...)``, a subprocess) does not: under nbval
 is ``/dev/null`` (nbval starts it so) and ipykernel's fd watcher, which shows such text under the
 cell in Jupyter, is off inside pytest (it checks ``PYTEST_CURRENT_TEST``). So, in fast mode, before
 a notebook's first cell this conftest points the kernel's fd 2 at a temporary file (one silent
-``execute`` request) and after each cell reads what was appended to it. Writes to a file are done
-when the cell returns, so nothing arrives late the way iopub messages from a watcher thread could.
+``execute`` request) and after each cell reads what was appended to it. A write to a file is
+readable as soon as the write call returns, so a cell's text cannot arrive after nbval collected
+the cell, the way iopub messages from a watcher thread could (only a background thread that writes
+after its cell finished is reported with the next cell). C-level stdout (fd 1) is not checked.
 """
 import os
 import tempfile
@@ -52,7 +54,7 @@ def _stderr_text(outputs) -> str:
                    if o.get("output_type") == "stream" and o.get("name") == "stderr")
 
 
-# nbval's RunningKernel -> [read-only fd of the file the kernel's fd 2 now appends to, bytes read]
+# nbval's RunningKernel -> [our fd on the file the kernel's fd 2 now appends to, bytes read so far]
 _fd2_files: dict = {}
 
 _REDIRECT_FD2 = """\
