@@ -1,7 +1,7 @@
 """``freqfusion-edu arena --set KEY=VALUE``: changing the task's settings without editing code,
 refusing bad keys and values by name, refusing to resume with other values, and the stored
-studies of chapter 09 (results/arena_scale.json, results/arena_steps.json) holding one change
-to FULL and reproducing their cheapest row."""
+studies of chapter 09 (results/arena_*.json beside arena_full.json) each holding one change to
+its baseline and reproducing their cheapest row."""
 import dataclasses
 import json
 from pathlib import Path
@@ -85,10 +85,14 @@ def test_cli_stores_the_overridden_settings_and_refuses_other_values_on_resume(t
 
 
 # ----------------------------------------------------------------------------- the stored studies
-# Each study changes ONE setting of FULL (chapter 09, section 9): file, key, direction, methods.
+# Each study changes ONE setting of its baseline (chapter 09, section 9): the stored full run
+# (FULL) or another study. file: (changed key, baseline file or None for FULL, methods).
 STUDIES = {
-    "arena_scale.json": ("size", ["bilinear", "bilinear+conv", "ff-alpf+ahpf", "freqfusion"]),
-    "arena_steps.json": ("steps", ["bilinear", "bilinear+conv", "freqfusion"]),
+    "arena_scale.json": ("size", None, ["bilinear", "bilinear+conv", "ff-alpf+ahpf", "freqfusion"]),
+    "arena_steps.json": ("steps", None, ["bilinear", "bilinear+conv", "freqfusion"]),
+    "arena_scale_steps.json": ("steps", "arena_scale.json",
+                               ["bilinear", "bilinear+conv", "ff-alpf+ahpf", "freqfusion"]),
+    "arena_steps_long.json": ("steps", "arena_steps.json", ["bilinear", "bilinear+conv", "freqfusion"]),
 }
 
 
@@ -99,16 +103,24 @@ def _study(name):
     return R.load_results(path)
 
 
+def _settings(name) -> dict:
+    return FULL.as_dict() if name is None else _study(name)["settings"]
+
+
 @pytest.mark.parametrize("name", list(STUDIES))
-def test_stored_study_changes_one_setting_of_full(name):
-    key, methods = STUDIES[name]
+def test_stored_study_changes_one_setting_of_its_baseline(name):
+    key, base, methods = STUDIES[name]
     data = _study(name)
-    s = data["settings"]
-    assert s[key] > getattr(FULL, key)
-    assert s == dataclasses.replace(FULL, **{key: s[key]}).as_dict(), f"only {key} may differ from FULL"
+    s, ref = data["settings"], _settings(base)
+    assert s[key] > ref[key]
+    assert s == {**ref, key: s[key]}, f"only {key} may differ from {base or 'FULL'}"
     prov = data["provenance"]
     assert prov["threads"] == 1
-    assert prov["command"].startswith(f"freqfusion-edu arena --full --set {key}={s[key]} --seeds ")
+    # the command sets exactly what differs from FULL, and nothing else
+    full = FULL.as_dict()
+    sets = [f"--set {k}={v}" for k, v in s.items() if v != full[k]]
+    assert prov["command"].startswith("freqfusion-edu arena --full " + " ".join(sets) + " --seeds ")
+    assert prov["command"].count("--set ") == len(sets)
     for k in ("commit", "date", "machine", "torch", "wall_seconds"):
         assert prov[k], k
     assert data["methods"] == methods
@@ -126,9 +138,10 @@ def test_stored_study_reproduces_its_cheapest_row(name):
     IntraSim and margin (one thread is bit-for-bit repeatable on one machine and torch build;
     the slack absorbs another CPU's kernels).
     """
-    key, _ = STUDIES[name]
     data = _study(name)
-    settings = dataclasses.replace(FULL, **{key: data["settings"][key]})
+    settings = dataclasses.replace(FULL, **{k: v for k, v in data["settings"].items()
+                                            if v != FULL.as_dict()[k]})
+    assert settings.as_dict() == data["settings"]
     row = min(data["rows"], key=lambda r: r["seconds"])
     new = train_method(row["method"], row["seed"], settings, time_it=False).row
     assert new["params"] == row["params"]
