@@ -22,8 +22,10 @@ CHECK = "## Check"
 IMPORTS = "from freqfusion_edu.arena.task import build_net"   # the first code cell
 # cells the check cell does not read: figures, the pareto and per-class tables, the widget
 SKIP = ("fig, axes = plt.subplots(1, 2", "front_time = pareto_front(", "thin_table = per_class_summary(",
-        "preds = {m: live[m].pred", "explorer = arena_explorer(", "biou_table = per_class_summary(")
-ENV_VARS = ("FREQFUSION_EDU_ARENA_RESULTS", "FREQFUSION_EDU_ARENA_SCALE", "FREQFUSION_EDU_ARENA_STEPS")
+        "preds = {m: live[m].pred", "explorer = arena_explorer(", "biou_table = per_class_summary(",
+        "# Training length as a curve")
+ENV_VARS = ("FREQFUSION_EDU_ARENA_RESULTS", "FREQFUSION_EDU_ARENA_SCALE", "FREQFUSION_EDU_ARENA_STEPS",
+            "FREQFUSION_EDU_ARENA_SCALE_STEPS", "FREQFUSION_EDU_ARENA_STEPS_LONG")
 
 
 @pytest.fixture(autouse=True)
