@@ -98,8 +98,9 @@ def label_offsets(xs: dict, ys: dict, log_x: bool = False, near: float = 0.15) -
 
 def plot_pareto(summary: dict, metric: str = "boundary_iou", label: str = "boundary IoU (%)"):
     """Two panels: ``metric`` against forward+backward time relative to bilinear, and against the
-    fuser's parameters. Error bars are the seed spread; the Pareto front (no other method both
-    better and cheaper, by means) is joined by a line in each panel.
+    parameters a method adds to the plain bilinear network (the control's are in its wider
+    decoder). Error bars are the seed spread; the Pareto front (no other method both better and
+    cheaper, by means) is joined by a line in each panel.
 
     Returns:
         The Figure (closed).
@@ -107,7 +108,7 @@ def plot_pareto(summary: dict, metric: str = "boundary_iou", label: str = "bound
     _check_summary(summary, metric)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     for ax, cost, xlabel in ((axes[0], "rel_time", "forward+backward time / bilinear's"),
-                             (axes[1], "params", "parameters of the fusion step")):
+                             (axes[1], "params", "parameters added to the plain bilinear network")):
         xs, ys = {}, {}
         for m, d in summary.items():
             x = d[cost][0] if isinstance(d[cost], tuple) else d[cost]
