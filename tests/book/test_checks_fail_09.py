@@ -105,3 +105,14 @@ def test_study_whose_seeds_differ(tmp_path):
                                      "seeds differ: a method with more rows than complete seeds holds a "
                                      "duplicated (method, seed) row"))
     assert "arena_steps.json" not in msg   # the scale study fails, not the training-length one
+
+
+def test_hand_edited_row_in_a_study_against_another_study(tmp_path):
+    # the 1200-step study (compared with the 600-step study, not with the stored run): one
+    # freqfusion boundary IoU edited into NaN
+    path = edited_copy("arena_steps_long.json", tmp_path, _nan_in_first("freqfusion", "boundary_iou"))
+    msg = assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP,
+                             **point_at("FREQFUSION_EDU_ARENA_STEPS_LONG", path),
+                             expect=("arena_steps_long.json: freqfusion's mean boundary IoU by hand (nan)",
+                                     "summarize() disagrees with the rows"))
+    assert "arena_scale_steps.json" not in msg   # only the edited study fails
