@@ -136,3 +136,36 @@ def test_op_count_does_not_grow_with_the_size():
     # of every argument (a fixed number per launch)
     assert small == big, (small, big)
     assert small <= (12 if DEV == "cuda" else 100), small
+
+
+def test_whole_freqfusion_module_on_the_triton_backend():
+    """The module as a GPU runs it: all five CARAFE calls (s = 1 and 2, the AHPF as one CARAFE
+    with 2*identity - K, groups) through the Triton kernels, forward and every gradient, against
+    the banded loop."""
+    from freqfusion_edu import FreqFusion
+
+    torch.manual_seed(7)
+    ff = FreqFusion(8, 8, compressed_channels=8, feature_resample=True, up_group=2,
+                    feature_resample_group=2).double().to(DEV)
+    with torch.no_grad():  # away from the near-uniform init, so every kernel matters
+        for p in ff.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    hr = torch.randn(1, 8, 6, 10, dtype=torch.float64, device=DEV, requires_grad=True)
+    lr = torch.randn(1, 8, 3, 5, dtype=torch.float64, device=DEV, requires_grad=True)
+    weights = [torch.randn(1, 50, 6, 10, dtype=torch.float64, device=DEV),
+               torch.randn(1, 8, 6, 10, dtype=torch.float64, device=DEV),
+               torch.randn(1, 8, 6, 10, dtype=torch.float64, device=DEV)]
+    params = [hr, lr, *ff.parameters()]
+
+    def run():
+        out = ff(hr, lr)
+        loss = sum((o * wt).sum() for o, wt in zip(out, weights))
+        return [o.detach() for o in out] + list(torch.autograd.grad(loss, params))
+
+    with cmod.use_backend("triton"):
+        got = run()
+    with cmod.use_backend("banded"):
+        want = run()
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert a.shape == b.shape, i
+        assert rel(a, b) < 1e-10, (i, rel(a, b))
