@@ -19,10 +19,10 @@ Shapes below: ``b = N`` (batch), ``g`` groups, ``cg = C / G``, ``r = k // 2``, `
    neighbour is inside the map (the dropped taps are the zero padding), and the centre tap,
    which is never dropped, writes the output first (:func:`_forward_s1`, :func:`_backward_s1`).
 
-In every loop the per-tap views of the full tensors are made once per call, and a band takes one
-``narrow`` of each: each op of the loop costs tens of microseconds of Python and dispatch on a
-CPU, about as much as the arithmetic of a cache-sized band, so the loop does as little else as
-it can.
+In the ``s > 1`` loops the per-tap views of the full tensors are made once per call, and a band
+takes one ``narrow`` of each (the ``s = 1`` loop clips each tap's slice to the map, per band):
+each op of a loop costs tens of microseconds of Python and dispatch on a CPU, so the loops do as
+little else as they can, and the bands are as large as the caches allow.
 
 Nothing here is called directly by users: :func:`freqfusion_edu.functional.carafe.carafe` checks
 the arguments and dispatches here through the registered op.
