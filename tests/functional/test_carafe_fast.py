@@ -17,8 +17,8 @@ op = importlib.import_module("freqfusion_edu.functional._carafe_op")
 CASES = [(2, 6, 7, 5, 5, 3, 2), (1, 4, 3, 9, 7, 2, 2), (1, 3, 5, 4, 3, 1, 1), (2, 2, 4, 3, 5, 1, 3),
          (1, 8, 1, 1, 5, 4, 2),
          # s = 1 has its own path (no padded copy, taps clipped to the map): groups, a kernel
-         # wider than the map, a single row
-         (2, 6, 9, 7, 5, 3, 1), (1, 2, 2, 3, 7, 1, 1), (2, 4, 1, 6, 3, 2, 1)]
+         # wider than the map, a single row, k = 1 (the centre tap only)
+         (2, 6, 9, 7, 5, 3, 1), (1, 2, 2, 3, 7, 1, 1), (2, 4, 1, 6, 3, 2, 1), (1, 3, 4, 5, 1, 1, 1)]
 
 
 def _check(n, c, h, w, k, g, s, seed=0):
