@@ -52,8 +52,16 @@ def save_results(path, results: dict) -> None:
         raise
 
 
+# Settings added to ArenaSettings after result files were written, with the value every file
+# written before used: a file without the key is read as holding that value.
+SETTINGS_ADDED_LATER = {"guide_convs": 2}
+
+
 def load_results(path) -> dict:
-    """Read a result file; a clear :class:`~freqfusion_edu.arena.methods.ArenaError` if it is not an arena result file."""
+    """Read a result file; a clear :class:`~freqfusion_edu.arena.methods.ArenaError` if it is not an arena result file.
+
+    Settings added later (:data:`SETTINGS_ADDED_LATER`) that the file lacks are filled in with
+    the value the code used when it was written."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -62,6 +70,9 @@ def load_results(path) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list) or "settings" not in data:
         raise ArenaError(f"{path} is not an arena result file (no 'rows' and 'settings'); "
                          "pass another --out")
+    if isinstance(data["settings"], dict):
+        for key, value in SETTINGS_ADDED_LATER.items():
+            data["settings"].setdefault(key, value)
     return data
 
 

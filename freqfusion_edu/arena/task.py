@@ -57,6 +57,7 @@ class ArenaSettings:
     channels: int = 32             # C of hr, lr and the decoder
     compressed_channels: int = 8   # C_m of FreqFusion's / CARAFE's kernel predictors, (C + C) // 8
     decoder_convs: int = 3
+    guide_convs: int = 2           # convolutions of the image guide that makes hr (stride 2 first)
     feature_noise: float = 0.2     # noise std of the class embeddings before pooling
     steps: int = 300
     batch_size: int = 8
@@ -69,6 +70,7 @@ class ArenaSettings:
                      "steps", "batch_size", "timing_reps", "threads"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.decoder_convs, "decoder_convs", 2)
+        check_positive_int(self.guide_convs, "guide_convs")
         if self.size % 8 or self.size < 32:
             raise ValueError(f"size must be a multiple of 8 and >= 32, got {self.size!r}")
         if self.compressed_channels % 8:
@@ -119,7 +121,7 @@ def with_overrides(base: ArenaSettings, overrides) -> ArenaSettings:
         >>> with_overrides(FULL, ["sise=64"])
         Traceback (most recent call last):
         ...
-        freqfusion_edu.arena.methods.ArenaError: --set sise=64: unknown key 'sise'; choose from size, train_scenes, val_scenes, channels, compressed_channels, decoder_convs, feature_noise, steps, batch_size, lr, timing_reps, threads
+        freqfusion_edu.arena.methods.ArenaError: --set sise=64: unknown key 'sise'; choose from size, train_scenes, val_scenes, channels, compressed_channels, decoder_convs, guide_convs, feature_noise, steps, batch_size, lr, timing_reps, threads
     """
     from .methods import ArenaError
 
@@ -202,12 +204,15 @@ class ArenaNet(nn.Module):
     """
 
     def __init__(self, fuser: nn.Module, channels: int, num_classes: int, decoder_convs: int = 3,
-                 decoder_width: int | None = None):
+                 decoder_width: int | None = None, guide_convs: int = 2):
         super().__init__()
         c = channels
         w = decoder_width or c
-        self.guide = nn.Sequential(nn.Conv2d(3, c, 3, stride=2, padding=1), nn.ReLU(inplace=True),
-                                   nn.Conv2d(c, c, 3, padding=1))
+        # the image guide that makes hr: a stride-2 conv, then guide_convs - 1 more (ReLU between)
+        guide: list[nn.Module] = [nn.Conv2d(3, c, 3, stride=2, padding=1)]
+        for _ in range(guide_convs - 1):
+            guide += [nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, padding=1)]
+        self.guide = nn.Sequential(*guide)
         layers: list[nn.Module] = []
         widths = [c] + [w] * (decoder_convs - 1) + [c]
         for i in range(decoder_convs):
@@ -227,7 +232,7 @@ def _plain_params(settings: ArenaSettings) -> int:
     """Parameters of the network with plain bilinear-and-add (guide, C-wide decoder, classifier)."""
     with torch.random.fork_rng():
         return count_params(ArenaNet(nn.Identity(), settings.channels, len(CLASS_NAMES),
-                                     settings.decoder_convs))
+                                     settings.decoder_convs, guide_convs=settings.guide_convs))
 
 
 def build_net(method: str, settings: ArenaSettings, seed: int) -> ArenaNet:
@@ -244,7 +249,8 @@ def build_net(method: str, settings: ArenaSettings, seed: int) -> ArenaNet:
                               settings.decoder_convs)
     torch.manual_seed(seed)
     # build the shared parts first with a placeholder, so their init is method-independent
-    net = ArenaNet(nn.Identity(), settings.channels, len(CLASS_NAMES), settings.decoder_convs, width)
+    net = ArenaNet(nn.Identity(), settings.channels, len(CLASS_NAMES), settings.decoder_convs, width,
+                   guide_convs=settings.guide_convs)
     torch.manual_seed(seed + 1_000_003)
     net.fuser = build_fuser(method, settings.channels, settings.compressed_channels)
     return net
