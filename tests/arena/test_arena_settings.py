@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from freqfusion_edu import cli
 from freqfusion_edu.arena import results as R
 from freqfusion_edu.arena import runner
 from freqfusion_edu.arena.methods import ArenaError
-from freqfusion_edu.arena.task import FULL, QUICK, train_method, with_overrides
+from freqfusion_edu.arena.task import FULL, QUICK, build_net, train_method, with_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +32,29 @@ def test_with_overrides_replaces_only_the_named_fields():
     assert with_overrides(QUICK, []) == QUICK
 
 
+def test_guide_convs_sets_the_depth_of_the_image_guide():
+    # the default is the network of every stored run: a stride-2 conv and one more
+    convs = lambda net: [m for m in net.guide if isinstance(m, torch.nn.Conv2d)]  # noqa: E731
+    default = build_net("bilinear", FULL, 0)
+    assert len(convs(default)) == 2 and convs(default)[0].stride == (2, 2)
+    deep = build_net("bilinear", with_overrides(FULL, ["guide_convs=4"]), 0)
+    assert len(convs(deep)) == 4 and [c.stride for c in convs(deep)[1:]] == [(1, 1)] * 3
+    # the shared parts are built from the seed before the fuser, so the first guide conv is the same
+    assert torch.equal(convs(deep)[0].weight, convs(default)[0].weight)
+
+
+def test_a_file_written_before_guide_convs_existed_reads_as_the_default(tmp_path):
+    path = tmp_path / "old.json"
+    old = {k: v for k, v in FULL.as_dict().items() if k != "guide_convs"}
+    path.write_text(json.dumps({"settings": old, "rows": [], "methods": [], "seeds": 1}))
+    assert R.load_results(path)["settings"] == FULL.as_dict()
+    # and resuming it with the default is allowed, with another depth refused by name
+    R.check_compatible(R.load_results(path)["settings"], FULL.as_dict())
+    with pytest.raises(ArenaError, match="guide_convs: stored 2, requested 3"):
+        R.check_compatible(R.load_results(path)["settings"],
+                           with_overrides(FULL, ["guide_convs=3"]).as_dict())
+
+
 @pytest.mark.parametrize("pairs, match", [
     (["sise=64"], "--set sise=64: unknown key 'sise'; choose from size, "),
     (["mode=quick"], "--set mode=quick: 'mode' is chosen with --quick or --full"),
@@ -43,6 +67,7 @@ def test_with_overrides_replaces_only_the_named_fields():
     (["size=60"], "size must be a multiple of 8 and >= 32, got 60"),
     (["lr=-1"], "lr must be a number > 0, got -1.0"),
     (["channels=0"], "channels must be an integer >= 1, got 0"),
+    (["guide_convs=0"], "guide_convs must be an integer >= 1, got 0"),
 ])
 def test_bad_overrides_are_refused_by_name(pairs, match):
     with pytest.raises(ArenaError) as e:
