@@ -118,6 +118,9 @@ STUDIES = {
     "arena_scale_steps.json": ("steps", "arena_scale.json",
                                ["bilinear", "bilinear+conv", "ff-alpf+ahpf", "freqfusion"]),
     "arena_steps_long.json": ("steps", "arena_steps.json", ["bilinear", "bilinear+conv", "freqfusion"]),
+    "arena_scale_steps_long.json": ("steps", "arena_scale_steps.json",
+                                    ["bilinear", "bilinear+conv", "ff-alpf+ahpf", "freqfusion"]),
+    "arena_guide.json": ("guide_convs", "arena_steps.json", ["bilinear", "bilinear+conv", "freqfusion"]),
 }
 
 

@@ -25,7 +25,8 @@ SKIP = ("fig, axes = plt.subplots(1, 2", "front_time = pareto_front(", "thin_tab
         "preds = {m: live[m].pred", "explorer = arena_explorer(", "biou_table = per_class_summary(",
         "# Training length as a curve")
 ENV_VARS = ("FREQFUSION_EDU_ARENA_RESULTS", "FREQFUSION_EDU_ARENA_SCALE", "FREQFUSION_EDU_ARENA_STEPS",
-            "FREQFUSION_EDU_ARENA_SCALE_STEPS", "FREQFUSION_EDU_ARENA_STEPS_LONG")
+            "FREQFUSION_EDU_ARENA_SCALE_STEPS", "FREQFUSION_EDU_ARENA_STEPS_LONG",
+            "FREQFUSION_EDU_ARENA_SCALE_STEPS_LONG", "FREQFUSION_EDU_ARENA_GUIDE")
 
 
 @pytest.fixture(autouse=True)
