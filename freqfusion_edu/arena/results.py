@@ -24,7 +24,8 @@ from pathlib import Path
 
 from .methods import ArenaError
 
-__all__ = ["load_results", "save_results", "check_compatible", "summarize", "format_table",
+__all__ = ["load_results", "save_results", "check_compatible", "summarize", "paired_differences",
+           "format_table",
            "verdict", "per_class_summary", "pareto_front", "machine_description", "git_commit", "METRICS"]
 
 #: Metrics summarised per method: (key, column title, format).
@@ -117,6 +118,23 @@ def summarize(rows: list[dict], methods: list[str] | None = None) -> dict:
             d[key] = _mean_std([r.get(key) for r in rs])
         out[m] = d
     return out
+
+
+def paired_differences(rows: list[dict], a: str, b: str, metric: str = "boundary_iou") -> list[float]:
+    """Per-seed differences ``a - b`` of ``metric``, over the seeds both methods have, by seed.
+
+    Rows of one seed share the shared parts' initialisation and the batches, so these pair each
+    seed's ``a`` with the same seed's ``b`` (what :func:`verdict`'s means cannot show).
+
+    Example:
+        >>> rows = [{"method": m, "seed": s, "miou": v} for m, s, v in
+        ...         [("a", 0, 60.0), ("a", 1, 55.0), ("b", 0, 58.0), ("b", 1, 56.0), ("b", 2, 50.0)]]
+        >>> paired_differences(rows, "a", "b", "miou")
+        [2.0, -1.0]
+    """
+    va = {r["seed"]: r[metric] for r in rows if r["method"] == a}
+    vb = {r["seed"]: r[metric] for r in rows if r["method"] == b}
+    return [va[s] - vb[s] for s in sorted(set(va) & set(vb))]
 
 
 def verdict(summary: dict, a: str, b: str, metric: str = "boundary_iou") -> str:

@@ -131,6 +131,20 @@ def test_verdict_rule():
         R.verdict(s, "a", "z")
 
 
+def test_paired_differences_pair_each_seed_with_itself():
+    rows = [{"method": m, "seed": s, "boundary_iou": v} for m, s, v in
+            [("a", 2, 50.0), ("b", 0, 40.0), ("a", 0, 45.0), ("b", 2, 52.0), ("b", 1, 30.0)]]
+    # seed 1 has no "a" row: left out; seeds in order, each a's value minus the same seed's b
+    assert R.paired_differences(rows, "a", "b") == [5.0, -2.0]
+    assert R.paired_differences(rows, "b", "a") == [-5.0, 2.0]
+    # on the stored run: one difference per seed, equal to the rows' own values
+    data = R.load_results(STORED)
+    d = R.paired_differences(data["rows"], "freqfusion", "bilinear")
+    ff = {r["seed"]: r["boundary_iou"] for r in data["rows"] if r["method"] == "freqfusion"}
+    bl = {r["seed"]: r["boundary_iou"] for r in data["rows"] if r["method"] == "bilinear"}
+    assert d == [ff[k] - bl[k] for k in sorted(ff)] and len(d) == len(ff) >= 5
+
+
 # ----------------------------------------------------------------------------- the stored run
 def test_stored_full_run_has_provenance_and_every_method():
     data = R.load_results(STORED)
