@@ -11,10 +11,13 @@ Torch only, on any device. Three groups:
   :func:`feature_similarity` (IntraSim, InterSim, similarity margin, error rate),
   :func:`boundary_band` for the boundary variant, :func:`intra_similarity_map` and
   :func:`margin_map` for heat maps.
+* **Comparing two methods over seeds** -- :func:`paired_comparison` (mean per-seed difference,
+  its t interval, seeds ahead, a verdict), :class:`PairedComparison`, :func:`t_quantile`.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +27,8 @@ from ._validate import check_positive_int, check_tensor
 
 __all__ = ["confusion_matrix", "iou_from_confusion", "mean_iou", "pixel_accuracy",
            "ConfusionMatrix", "mask_to_boundary", "boundary_dilation", "BoundaryIoU",
-           "feature_similarity", "boundary_band", "intra_similarity_map", "margin_map"]
+           "feature_similarity", "boundary_band", "intra_similarity_map", "margin_map",
+           "PairedComparison", "paired_comparison", "t_quantile"]
 
 
 # --------------------------------------------------------------------------- checks
@@ -577,3 +581,215 @@ def margin_map(features: torch.Tensor, labels: torch.Tensor, num_classes: int | 
         ok = valid & torch.isfinite(other)
         maps.append(torch.where(ok, own - other.clamp_min(-1.0), torch.full_like(own, math.nan)))
     return torch.stack(maps).float().reshape(shape)
+
+
+# --------------------------------------------------------------------------- paired comparison
+# One statistic for comparing two methods trained on the same seeds (same initialization, same
+# batches): the per-seed differences a - b, their mean, a Student-t confidence interval for that
+# mean, and how many seeds put a ahead. The t quantile is computed here (bisection on the t CDF,
+# written with the regularized incomplete beta function) so the core needs no scipy.
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz, as in Numerical Recipes)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            return h
+    raise ArithmeticError(f"incomplete beta did not converge for a={a}, b={b}, x={x}")
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b) for a, b > 0 and 0 <= x <= 1."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                 + a * math.log(x) + b * math.log1p(-x))
+    front = math.exp(log_front)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def _t_cdf(t: float, df: float) -> float:
+    """Student t cumulative distribution function with ``df`` degrees of freedom."""
+    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))   # P(T > |t|)
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The ``p`` quantile of Student's t distribution with ``df`` degrees of freedom.
+
+    Bisection on the t CDF (regularized incomplete beta), accurate to about 1e-12.
+
+    >>> round(t_quantile(0.975, 4), 4)      # the two-sided 95% factor for 5 seeds
+    2.7764
+    >>> round(t_quantile(0.5, 7), 12)
+    0.0
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 < p < 1.0:
+        raise ValueError(f"p must be a probability strictly between 0 and 1, got {p!r}")
+    if isinstance(df, bool) or not isinstance(df, (int, float)) or not df > 0 or math.isinf(df):
+        raise ValueError(f"df must be a finite number > 0, got {df!r}")
+    if p == 0.5:
+        return 0.0
+    if p < 0.5:
+        return -t_quantile(1.0 - p, df)
+    lo, hi = 0.0, 1.0
+    while _t_cdf(hi, df) < p:
+        lo, hi = hi, hi * 2.0
+        if hi > 1e300:
+            raise ArithmeticError(f"t quantile for p={p}, df={df} is out of range")
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if _t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-13 * max(1.0, hi):
+            break
+    return 0.5 * (lo + hi)
+
+
+def _as_values(x, name: str) -> list[float]:
+    try:
+        import numpy as np
+        if isinstance(x, np.ndarray):
+            if x.ndim != 1:
+                raise ValueError(f"{name} must be 1-D (one value per seed), got shape {x.shape}")
+            x = x.tolist()
+    except ImportError:  # pragma: no cover - numpy is a core dependency
+        pass
+    if isinstance(x, torch.Tensor):
+        if x.dim() != 1:
+            raise ValueError(f"{name} must be 1-D (one value per seed), got shape {tuple(x.shape)}")
+        x = x.tolist()
+    if isinstance(x, (str, bytes)) or not isinstance(x, (list, tuple)):
+        raise TypeError(f"{name} must be a list/tuple/1-D array of per-seed values or a dict "
+                        f"{{seed: value}}, got {type(x).__name__}")
+    out = []
+    for i, v in enumerate(x):
+        out.append(_as_number(v, f"{name}[{i}]"))
+    return out
+
+
+def _as_number(v, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        try:
+            import numpy as np
+            ok = isinstance(v, (np.integer, np.floating)) and not isinstance(v, np.bool_)
+        except ImportError:  # pragma: no cover
+            ok = False
+        if not ok:
+            raise TypeError(f"{where} must be a real number, got {type(v).__name__} {v!r}")
+    v = float(v)
+    if not math.isfinite(v):
+        raise ValueError(f"{where} must be finite, got {v} (a failed or unfinished run?)")
+    return v
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Result of :func:`paired_comparison`: method a minus method b, paired by seed.
+
+    Fields: ``mean`` (mean of the per-seed differences a - b), ``low``/``high`` (the t-based
+    confidence interval of that mean), ``n`` (pairs used), ``ahead`` (seeds where a > b),
+    ``differences`` (the per-seed a - b, in pairing order), ``verdict`` ("better" if the whole
+    interval is above 0, "worse" if below, else "no detectable difference"), ``confidence``,
+    ``unpaired`` (seeds present in only one of two dicts, left out).
+    """
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    ahead: int
+    differences: tuple
+    verdict: str
+    confidence: float = 0.95
+    unpaired: int = 0
+
+    def __str__(self) -> str:
+        text = f"{self.mean:+.2f} [{self.low:+.2f}, {self.high:+.2f}], {self.ahead} of {self.n} seeds ahead"
+        if self.unpaired:
+            text += f" ({self.unpaired} unpaired seed{'s' if self.unpaired != 1 else ''} left out)"
+        return text
+
+
+def paired_comparison(a, b, *, confidence: float = 0.95) -> PairedComparison:
+    """Compare two methods run on the same seeds: mean paired difference, t interval, seeds ahead.
+
+    Args:
+        a, b: per-seed values of the two methods (e.g. boundary IoU in percent): either two
+            equal-length sequences (list, tuple, 1-D numpy array or tensor) in the same seed
+            order, or two dicts ``{seed: value}`` paired by key (seeds in only one are left out
+            and counted in ``unpaired``).
+        confidence: coverage of the two-sided interval, strictly between 0 and 1.
+
+    Returns:
+        :class:`PairedComparison`. With differences d_i = a_i - b_i over n pairs, ``mean`` is
+        their mean, the interval is mean +- t_{(1+confidence)/2, n-1} * sd(d) / sqrt(n), and the
+        verdict is "better" when the interval lies above 0, "worse" when below, "no detectable
+        difference" otherwise (a statement about these n seeds, not a proof of equality).
+
+    Raises:
+        TypeError: a or b is not a sequence/dict of real numbers, or one is a dict and the other not.
+        ValueError: lengths differ, a value is NaN/infinite, fewer than 2 pairs, bad confidence.
+
+    >>> r = paired_comparison([52.0, 50.5, 49.0, 51.0, 53.5], [50.0, 48.0, 47.5, 47.0, 49.5])
+    >>> print(r)
+    +2.80 [+1.37, +4.23], 5 of 5 seeds ahead
+    >>> r.verdict, r.n, r.differences
+    ('better', 5, (2.0, 2.5, 1.5, 4.0, 4.0))
+    >>> print(paired_comparison({0: 1.0, 1: 2.0, 2: 3.0}, {1: 2.5, 2: 2.0, 7: 9.9}))
+    +0.25 [-9.28, +9.78], 1 of 2 seeds ahead (2 unpaired seeds left out)
+    """
+    if (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
+            or not 0.0 < confidence < 1.0):
+        raise ValueError(f"confidence must be a number strictly between 0 and 1, got {confidence!r}")
+    if isinstance(a, dict) != isinstance(b, dict):
+        raise TypeError("a and b must both be dicts {seed: value} or both be sequences in the same "
+                        f"seed order, got {type(a).__name__} and {type(b).__name__}")
+    unpaired = 0
+    if isinstance(a, dict):
+        keys = [k for k in a if k in b]
+        unpaired = len(a) + len(b) - 2 * len(keys)
+        va = [_as_number(a[k], f"a[{k!r}]") for k in keys]
+        vb = [_as_number(b[k], f"b[{k!r}]") for k in keys]
+    else:
+        va, vb = _as_values(a, "a"), _as_values(b, "b")
+        if len(va) != len(vb):
+            raise ValueError(f"a and b must hold one value per seed in the same order, got "
+                             f"{len(va)} and {len(vb)} values")
+    n = len(va)
+    if n < 2:
+        raise ValueError(f"paired_comparison needs at least 2 paired seeds, got {n}"
+                         + (f" ({unpaired} seeds were in only one of a, b)" if unpaired else ""))
+    diffs = tuple(x - y for x, y in zip(va, vb))
+    mean = math.fsum(diffs) / n
+    sd = math.sqrt(math.fsum((d - mean) ** 2 for d in diffs) / (n - 1))
+    half = t_quantile(0.5 + confidence / 2.0, n - 1) * sd / math.sqrt(n)
+    low, high = mean - half, mean + half
+    verdict = "better" if low > 0 else "worse" if high < 0 else "no detectable difference"
+    return PairedComparison(mean=mean, low=low, high=high, n=n,
+                            ahead=sum(d > 0 for d in diffs), differences=diffs, verdict=verdict,
+                            confidence=float(confidence), unpaired=unpaired)
