@@ -14,7 +14,7 @@ from __future__ import annotations
 
 __all__ = ["FreqFusionEduError", "ConfigError", "DataRootError", "DataError", "CheckpointError",
            "CheckpointNotFoundError", "RunExistsError", "MissingDependencyError",
-           "WeightsUnavailableError"]
+           "WeightsUnavailableError", "ArenaError", "OfficialCheckpointError", "RunLogError"]
 
 
 class FreqFusionEduError(Exception):
@@ -55,3 +55,20 @@ class MissingDependencyError(FreqFusionEduError, ImportError):
 class WeightsUnavailableError(FreqFusionEduError, RuntimeError):
     """Pretrained weights could not be loaded (no internet, wrong name); the message says how to
     get them onto this machine."""
+
+
+class ArenaError(FreqFusionEduError, ValueError):
+    """A mistake in an arena request a user can fix (an unknown method, a result file written with
+    other settings); the command line prints it as one ``error:`` line."""
+
+
+class OfficialCheckpointError(CheckpointError):
+    """An official FreqFusion checkpoint cannot be read as asked: no FreqFusion module under the
+    given prefix, or a module whose tensors do not fit the flags passed; the message names the
+    prefix and the flag (``freqfusion_edu.official.load_official``)."""
+
+
+class RunLogError(FreqFusionEduError, ValueError):
+    """A run folder cannot be read, plotted or compared as asked (no logs, an unfinished run,
+    runs whose configs differ in more than the compared setting); the message names the folder
+    and the keys (``freqfusion-edu plot`` / ``compare``)."""
