@@ -12,7 +12,13 @@ Methods (:data:`METHODS`):
 * ``bilinear+conv``: the *capacity control*: bilinear-and-add followed by the decoder's own 3x3
   convolutions made *wider* (:func:`decoder_width`), so that the network holds as many extra
   parameters as ``freqfusion`` adds, with the same depth and receptive field. If FreqFusion only
-  wins by having more weights, this control wins too.
+  wins by having more weights, this control wins too. Its decoder starts from other weights than
+  the other methods' (it has another shape), so its pairing with them by seed is partial: same
+  image guide and batches, different decoder initialisation.
+* ``conv@fuser``: the second capacity control (:class:`ConvFuser`): bilinear-and-add, then a
+  residual block of two 3x3 convolutions on the fused map, as wide as needed to hold
+  ``freqfusion``'s parameters (:func:`fuser_block_width`). It spends them where FreqFusion does,
+  at the fuser's position, and leaves the decoder as it is (fully paired by seed).
 * ``deconv`` (transposed convolution), ``pixelshuffle``, ``carafe`` (kernels from the
   low-resolution map only) and ``dysample`` (a point sampler): learned upsamplers from
   :mod:`freqfusion_edu.nn.upsamplers`, followed by ``+ hr``.
@@ -31,18 +37,13 @@ import torch
 import torch.nn as nn
 
 from .._validate import check_positive_int, check_tensor, shape_str
-from ..errors import FreqFusionEduError
+from ..errors import ArenaError  # defined with the project's other errors; importable from here too
 from ..nn.freqfusion import FreqFusion
 from ..nn.upsamplers import (CARAFEUpsampler, DySampleUpsampler, InterpolateUpsampler,
                              PixelShuffleUpsampler, TransposedConvUpsampler)
 
 __all__ = ["ArenaError", "freqfusion_params", "METHODS", "MethodSpec", "Fuser", "UpsampleAddFuser", "FreqFusionFuser",
-           "build_fuser", "check_methods", "count_params", "decoder_params", "decoder_width"]
-
-
-class ArenaError(FreqFusionEduError, ValueError):
-    """A mistake in an arena request a user can fix (an unknown method, a result file written with
-    other settings); the command line prints it as one ``error:`` line."""
+           "ConvFuser", "fuser_block_width", "build_fuser", "check_methods", "count_params", "decoder_params", "decoder_width"]
 
 
 def count_params(module: nn.Module) -> int:
@@ -99,6 +100,55 @@ class FreqFusionFuser(Fuser):
         self._check(hr, lr)
         _, hr_out, lr_out = self.ff(hr, lr)
         return hr_out + lr_out
+
+
+class ConvFuser(Fuser):
+    """``x + conv(relu(conv(x)))`` with ``x = bilinear(lr) + hr``: the capacity control at the fuser.
+
+    Two 3x3 convolutions ``C -> width -> C`` (biases included: ``width * (18 C + 1) + C``
+    parameters) on the fused map, added back to it, so the block can learn the identity's
+    refinement that a fusion module could, with no access to anything but the fused map.
+
+    Example:
+        >>> f = ConvFuser(4, width=3)
+        >>> count_params(f) == 3 * (18 * 4 + 1) + 4
+        True
+        >>> tuple(f(torch.zeros(1, 4, 4, 4), torch.ones(1, 4, 2, 2)).shape)
+        (1, 4, 4, 4)
+    """
+
+    def __init__(self, channels: int, width: int):
+        super().__init__(channels)
+        self.width = check_positive_int(width, "width")
+        self.upsampler = InterpolateUpsampler("bilinear")
+        self.block = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True),
+                                   nn.Conv2d(width, channels, 3, padding=1))
+
+    def forward(self, hr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        self._check(hr, lr)
+        x = self.upsampler(lr) + hr
+        return x + self.block(x)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, width={self.width}"
+
+
+def fuser_block_width(channels: int, extra_params: int) -> int:
+    """Width ``w >= 1`` of :class:`ConvFuser`'s block whose parameter count ``w (18 C + 1) + C``
+    is closest to ``extra_params`` (what the control spends: ``freqfusion``'s fuser).
+
+    Example:
+        >>> fuser_block_width(32, 14642), 25 * (18 * 32 + 1) + 32
+        (25, 14457)
+    """
+    check_positive_int(channels, "channels")
+    check_positive_int(extra_params, "extra_params")
+    per_unit = 18 * channels + 1
+    return max(1, round((extra_params - channels) / per_unit))
+
+
+def _conv_at_fuser(channels: int, compressed: int) -> ConvFuser:
+    return ConvFuser(channels, fuser_block_width(channels, freqfusion_params(channels, compressed)))
 
 
 def _ff_kwargs(compressed: int, ahpf: bool, offsets: bool) -> dict:
@@ -172,6 +222,9 @@ METHODS: dict[str, MethodSpec] = {s.name: s for s in [
                "freqfusion's extra parameters (capacity control)",
                lambda c, m: UpsampleAddFuser(c, InterpolateUpsampler("bilinear")), "control",
                widens_decoder=True),
+    MethodSpec("conv@fuser", "bilinear-and-add, then a residual block of two 3x3 convs at the "
+               "fuser's position holding freqfusion's extra parameters (capacity control)",
+               _conv_at_fuser, "control"),
     MethodSpec("deconv", "4x4 stride-2 transposed conv, then + hr",
                lambda c, m: UpsampleAddFuser(c, TransposedConvUpsampler(c)), "learned"),
     MethodSpec("pixelshuffle", "3x3 conv to 4C channels + pixel shuffle, then + hr",
@@ -223,7 +276,7 @@ def build_fuser(name: str, channels: int, compressed_channels: int = 32) -> Fuse
         >>> tuple(f(torch.randn(1, 16, 8, 8), torch.randn(1, 16, 4, 4)).shape)
         (1, 16, 8, 8)
 
-    The capacity control's fuser is plain bilinear-and-add; its extra parameters live in the
+    The capacity control ``bilinear+conv``'s fuser is plain bilinear-and-add; its extra parameters live in the
     decoder (``METHODS["bilinear+conv"].widens_decoder``, see :func:`decoder_width`).
     """
     check_methods([name])

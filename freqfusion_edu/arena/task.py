@@ -11,7 +11,7 @@ Inputs of the network for a scene of size :math:`H \\times W` (:func:`make_arena
 :class:`ArenaNet`: a two-layer image guide computes ``hr`` :math:`(C, H/2, W/2)` from the
 image (sharp but not semantic), the method's fuser combines ``fuse(hr, coarse)`` at 1/2
 resolution, then a decoder shared by all methods (3x3 convolutions + ReLU and a 1x1
-classifier) predicts logits that are bilinearly resized to :math:`H \\times W`. Everything but
+classifier; ``decoder="residual"`` adds the fused map back before the classifier) predicts logits that are bilinearly resized to :math:`H \\times W`. Everything but
 the fuser is identical across methods and, for one seed, starts from identical weights and sees
 the same batches, so the comparison is paired.
 """
@@ -34,9 +34,12 @@ from ..metrics import BoundaryIoU, ConfusionMatrix, feature_similarity
 from .methods import (METHODS, build_fuser, check_methods, count_params, decoder_width,
                       freqfusion_params)
 
-__all__ = ["ArenaSettings", "QUICK", "FULL", "settings_for", "with_overrides", "ArenaData", "make_arena_data",
+__all__ = ["ArenaSettings", "DECODERS", "QUICK", "FULL", "settings_for", "with_overrides", "ArenaData", "make_arena_data",
            "ArenaNet", "build_net", "train_method", "TrainedMethod", "evaluate_net",
            "relative_time", "num_threads"]
+
+#: Forms of the shared decoder (:class:`ArenaNet`).
+DECODERS = ("plain", "residual")
 
 #: Seeds of the validation scenes start here (training scenes use 0, 1, ...).
 VAL_SEED_OFFSET = 100_000
@@ -57,6 +60,7 @@ class ArenaSettings:
     channels: int = 32             # C of hr, lr and the decoder
     compressed_channels: int = 8   # C_m of FreqFusion's / CARAFE's kernel predictors, (C + C) // 8
     decoder_convs: int = 3
+    decoder: str = "plain"         # "plain": classifier(convs(fused)); "residual": classifier(fused + convs(fused))
     guide_convs: int = 2           # convolutions of the image guide that makes hr (stride 2 first)
     feature_noise: float = 0.2     # noise std of the class embeddings before pooling
     steps: int = 300
@@ -71,6 +75,8 @@ class ArenaSettings:
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.decoder_convs, "decoder_convs", 2)
         check_positive_int(self.guide_convs, "guide_convs")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
         if self.size % 8 or self.size < 32:
             raise ValueError(f"size must be a multiple of 8 and >= 32, got {self.size!r}")
         if self.compressed_channels % 8:
@@ -108,7 +114,7 @@ def with_overrides(base: ArenaSettings, overrides) -> ArenaSettings:
 
     Every field of :class:`ArenaSettings` but ``mode`` may be set (``mode`` names the preset the
     values start from: ``--quick`` or ``--full``). Integers must be written as integers, ``lr``
-    and ``feature_noise`` as numbers; the usual checks of :class:`ArenaSettings` then apply.
+    and ``feature_noise`` as numbers, ``decoder`` as a name (``plain`` or ``residual``); the usual checks of :class:`ArenaSettings` then apply.
 
     Raises:
         ArenaError: naming the key, for text without ``=``, an unknown key, ``mode``, a key set
@@ -121,7 +127,7 @@ def with_overrides(base: ArenaSettings, overrides) -> ArenaSettings:
         >>> with_overrides(FULL, ["sise=64"])
         Traceback (most recent call last):
         ...
-        freqfusion_edu.arena.methods.ArenaError: --set sise=64: unknown key 'sise'; choose from size, train_scenes, val_scenes, channels, compressed_channels, decoder_convs, guide_convs, feature_noise, steps, batch_size, lr, timing_reps, threads
+        freqfusion_edu.errors.ArenaError: --set sise=64: unknown key 'sise'; choose from size, train_scenes, val_scenes, channels, compressed_channels, decoder_convs, decoder, guide_convs, feature_noise, steps, batch_size, lr, timing_reps, threads
     """
     from .methods import ArenaError
 
@@ -138,6 +144,9 @@ def with_overrides(base: ArenaSettings, overrides) -> ArenaSettings:
         if key in changes:
             raise ArenaError(f"--set {text}: key {key!r} is set twice")
         kind = type(getattr(base, key))
+        if kind is str:
+            changes[key] = value
+            continue
         try:
             changes[key] = kind(value) if kind is float else int(value, 10)
         except ValueError:
@@ -201,11 +210,14 @@ class ArenaNet(nn.Module):
 
     ``forward(image, coarse)`` returns ``(logits, fused)``: logits :math:`(N, K, H, W)` and the
     fused feature :math:`(N, C, H/2, W/2)` (the one IntraSim and the margin are measured on).
+    With ``residual=True`` the classifier sees ``fused + decoder(fused)`` instead of
+    ``decoder(fused)`` (same layers, same initial weights; only the skip is added).
     """
 
     def __init__(self, fuser: nn.Module, channels: int, num_classes: int, decoder_convs: int = 3,
-                 decoder_width: int | None = None, guide_convs: int = 2):
+                 decoder_width: int | None = None, guide_convs: int = 2, residual: bool = False):
         super().__init__()
+        self.residual = bool(residual)
         c = channels
         w = decoder_width or c
         # the image guide that makes hr: a stride-2 conv, then guide_convs - 1 more (ReLU between)
@@ -224,7 +236,10 @@ class ArenaNet(nn.Module):
     def forward(self, image: torch.Tensor, coarse: torch.Tensor):
         hr = self.guide(image)
         fused = self.fuser(hr, coarse)
-        logits = self.classifier(self.decoder(fused))
+        decoded = self.decoder(fused)
+        if self.residual:
+            decoded = fused + decoded
+        logits = self.classifier(decoded)
         return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False), fused
 
 
@@ -250,7 +265,7 @@ def build_net(method: str, settings: ArenaSettings, seed: int) -> ArenaNet:
     torch.manual_seed(seed)
     # build the shared parts first with a placeholder, so their init is method-independent
     net = ArenaNet(nn.Identity(), settings.channels, len(CLASS_NAMES), settings.decoder_convs, width,
-                   guide_convs=settings.guide_convs)
+                   guide_convs=settings.guide_convs, residual=settings.decoder == "residual")
     torch.manual_seed(seed + 1_000_003)
     net.fuser = build_fuser(method, settings.channels, settings.compressed_channels)
     return net

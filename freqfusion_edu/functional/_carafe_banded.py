@@ -24,7 +24,7 @@ takes one ``narrow`` of each (the ``s = 1`` loop clips each tap's slice to the m
 each op of a loop costs tens of microseconds of Python and dispatch on a CPU, so the loops do as
 little else as they can, and the bands are as large as the caches allow.
 
-Nothing here is called directly by users: :func:`freqfusion_edu.functional.carafe.carafe` checks
+Nothing here is called directly by users: :func:`freqfusion_edu.functional.reassembly.carafe` checks
 the arguments and dispatches here through the registered op.
 """
 from __future__ import annotations

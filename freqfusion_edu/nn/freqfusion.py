@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from typing import NamedTuple
 
 import torch
@@ -12,7 +11,7 @@ import torch.utils.checkpoint as cp
 
 from .._validate import (check_bool, check_choice, check_finite, check_odd_kernel,
                          check_positive_int, check_tensor, shape_str)
-from ..functional.carafe import carafe
+from ..functional.reassembly import carafe
 from ..functional.kernels import hamming2d, kernel_normalizer
 from .sampler import LocalSimGuidedSampler, _conv_pair, _normal_init, _xavier_init
 
@@ -24,6 +23,27 @@ _HALF = (torch.float16, torch.bfloat16)
 def _autocast_on(device_type: str) -> bool:
     """Whether autocast is on for this device type (``False`` where it does not exist: meta)."""
     return torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)
+
+
+# Keyword arguments that official code passes to FreqFusion and the released module ignores
+# (docs/official_module.md, section 2): accepted and ignored, so that code written for the
+# official module runs unchanged. Anything else is a TypeError.
+IGNORED_OFFICIAL_KWARGS = ("lowpass_pad", "highpass_pad", "padding_mode", "feature_align",
+                           "feature_align_group", "hf_att")
+
+
+def _unknown_kwargs_message(unknown) -> str:
+    import difflib
+    import inspect
+    valid = [p for p in inspect.signature(FreqFusion.__init__).parameters
+             if p not in ("self", "kwargs")]
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, valid, n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (f"FreqFusion got unknown keyword argument{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(hints)}; valid arguments: {', '.join(valid)} (and, ignored as in the "
+            f"official module, {', '.join(IGNORED_OFFICIAL_KWARGS)})")
 
 
 class FreqFusionOutput(NamedTuple):
@@ -92,8 +112,14 @@ class FreqFusion(nn.Module):
         check_finite: *addition*, a debugging aid. Check that the inputs and the outputs hold
             no NaN or inf and raise a ``ValueError`` that names the tensor and counts the bad
             values. It reads the tensors back (a GPU synchronizes), so it is off by default.
-        **kwargs: unknown arguments are ignored with a warning (the official module swallows
-            them silently).
+        **kwargs: only the keyword arguments older official code passes and the released
+            module ignores are accepted, and they are ignored here too:
+            ``lowpass_pad``, ``highpass_pad`` (local constants 0 in the official
+            ``__init__``), ``padding_mode``, ``feature_align``, ``feature_align_group`` and
+            ``hf_att`` (an earlier internal API, passed by the SegFormer head posted in the
+            official repository's issue #16). Any other name raises ``TypeError`` naming it
+            (the official module would swallow a typo such as ``feature_resample_grop=8`` and
+            build another model).
 
     Returns:
         ``forward(hr_feat, lr_feat)`` returns a :class:`FreqFusionOutput`, a named tuple
@@ -113,7 +139,8 @@ class FreqFusion(nn.Module):
             ``compressed_channels=4`` with ``feature_resample=True`` ...); in ``forward``, for
             inputs of the wrong rank, channels, batch size or spatial size, inputs on two
             devices, or (with ``check_finite=True``) NaN/inf values.
-        TypeError: at construction, a flag that is not ``True``/``False``; in ``forward``,
+        TypeError: at construction, an unknown keyword argument (named, with the closest
+            valid name) or a flag that is not ``True``/``False``; in ``forward``,
             inputs that are not floating-point tensors, or of two dtypes outside
             ``torch.autocast``, or of another dtype than the module's parameters.
 
@@ -162,9 +189,9 @@ class FreqFusion(nn.Module):
                  direction_feat: str = "sim_concat", size_mismatch: str = "error",
                  check_finite: bool = False, **kwargs):
         super().__init__()
-        if kwargs:
-            warnings.warn(f"FreqFusion ignores unknown arguments {sorted(kwargs)} (the official "
-                          "module swallows them too)", stacklevel=2)
+        unknown = sorted(set(kwargs) - set(IGNORED_OFFICIAL_KWARGS))
+        if unknown:  # a typo must not silently build another model
+            raise TypeError(_unknown_kwargs_message(unknown))
         # Every argument is checked here, before any layer is built, and named as the user
         # spelled it (the offset generator's own checks would name its in_channels/groups).
         for name, v in (("hr_channels", hr_channels), ("lr_channels", lr_channels),

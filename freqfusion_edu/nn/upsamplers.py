@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._validate import check_choice, check_odd_kernel, check_positive_int, check_tensor, shape_str
-from ..functional.carafe import carafe
+from ..functional.reassembly import carafe
 from ..functional.kernels import kernel_normalizer
 from ..functional.offsets import init_offsets, sample_with_offsets
 from .sampler import _normal_init, _xavier_init

@@ -7,9 +7,7 @@ import torch
 from freqfusion_edu import carafe, carafe_reference
 from _carafe_helpers import rel
 
-# `import freqfusion_edu.functional.carafe as mod` would bind the *function* (the package
-# re-exports it under the submodule's name), so fetch the modules themselves.
-mod = importlib.import_module("freqfusion_edu.functional.carafe")
+import freqfusion_edu.functional.reassembly as mod  # noqa: E402
 banded = importlib.import_module("freqfusion_edu.functional._carafe_banded")
 op = importlib.import_module("freqfusion_edu.functional._carafe_op")
 

@@ -8,7 +8,7 @@ import torch
 from freqfusion_edu import FreqFusion, carafe, carafe_reference
 from _carafe_helpers import OpLog, count_ops
 
-cmod = importlib.import_module("freqfusion_edu.functional.carafe")
+cmod = importlib.import_module("freqfusion_edu.functional.reassembly")
 op = importlib.import_module("freqfusion_edu.functional._carafe_op")
 banded = importlib.import_module("freqfusion_edu.functional._carafe_banded")
 

@@ -13,7 +13,7 @@ pytest.importorskip("triton")
 from freqfusion_edu import carafe, carafe_reference  # noqa: E402
 from _carafe_helpers import count_ops, rel  # noqa: E402
 
-cmod = importlib.import_module("freqfusion_edu.functional.carafe")
+cmod = importlib.import_module("freqfusion_edu.functional.reassembly")
 op = importlib.import_module("freqfusion_edu.functional._carafe_op")
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 

@@ -128,9 +128,31 @@ def test_channels_must_be_positive_int():
         FreqFusion(0, 8)
 
 
-def test_unknown_kwargs_warn_like_the_official_module_swallows_them():
-    with pytest.warns(UserWarning, match="lowpass_pad"):
-        FreqFusion(8, 8, compressed_channels=8, lowpass_pad=0)
+def test_unknown_keyword_arguments_raise_type_error_naming_them():
+    with pytest.raises(TypeError) as e:
+        FreqFusion(8, 8, compressed_channels=8, feature_resample_grop=8)
+    msg = str(e.value)
+    assert "'feature_resample_grop' (did you mean 'feature_resample_group'?)" in msg
+    with pytest.raises(TypeError, match="arguments 'bogus', 'zzz'"):
+        FreqFusion(8, 8, bogus=1, zzz=2)
+
+
+@pytest.mark.parametrize("name,value", [("lowpass_pad", 0), ("highpass_pad", 0),
+                                        ("padding_mode", "replicate"), ("feature_align", False),
+                                        ("feature_align_group", 4), ("hf_att", False)])
+def test_keywords_older_official_code_passes_are_accepted_and_ignored(name, value):
+    """The issue-#16 SegFormer head of the official repository passes these; the released
+    module swallows them, so they are accepted, change nothing, and are documented."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = small(**{name: value})
+    b = small()
+    assert a.state_dict().keys() == b.state_dict().keys()
+    X, Y = torch.randn(1, 8, 6, 6), torch.randn(1, 16, 3, 3)
+    for p, q in zip(a(X, Y), b(X, Y)):
+        assert torch.equal(p, q)
+    assert f"``{name}``" in FreqFusion.__doc__
 
 
 def test_repr_shows_configuration():
