@@ -7,7 +7,7 @@ Torch only, on any device. Three groups:
   :class:`ConfusionMatrix` (its ``.matrix`` can be all-reduced across processes).
 * **Boundary accuracy** -- Boundary IoU (Cheng et al., CVPR 2021): :func:`mask_to_boundary`,
   :func:`boundary_dilation`, :class:`BoundaryIoU`.
-* **Feature similarity** (FreqFusion, spec section 5.4; the paper's Figure 1) --
+* **Feature similarity** (FreqFusion, docs/official_module.md section 11; the paper's Figure 1) --
   :func:`feature_similarity` (IntraSim, InterSim, similarity margin, error rate),
   :func:`boundary_band` for the boundary variant, :func:`intra_similarity_map` and
   :func:`margin_map` for heat maps.
@@ -384,7 +384,8 @@ def _image_similarities(f: torch.Tensor, y: torch.Tensor, num_classes: int, igno
 
 def feature_similarity(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
                        ignore_index: int = IGNORE_INDEX, region: torch.Tensor | None = None) -> dict:
-    """IntraSim, InterSim, similarity margin and error rate of a feature map (spec 5.4).
+    """IntraSim, InterSim, similarity margin and error rate of a feature map (docs/official_module.md,
+    section 11).
 
     Per image, the centre of class c is the mean feature over its (non-ignored) pixels,
     ``mu_c``. Then, with ``cos`` the cosine similarity:

@@ -1,4 +1,5 @@
-"""Kernel helpers: the Hamming window and the per-pixel kernel normalizer (spec 2.1)."""
+"""Kernel helpers: the Hamming window and the per-pixel kernel normalizer (docs/official_module.md, section 4;
+the paper's ALPF and AHPF generators)."""
 from __future__ import annotations
 
 import numpy as np

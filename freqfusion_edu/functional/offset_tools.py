@@ -1,6 +1,6 @@
 """Reading an offset field: displacements in high-resolution pixels and a short summary.
 
-The offset generator (spec 2.7) predicts, for every low-resolution pixel, one 2-D offset per
+The offset generator (docs/official_module.md, section 6; the paper's offset generator) predicts, for every low-resolution pixel, one 2-D offset per
 high-resolution child and channel group, in LR pixels and in the ``pixel_unshuffle`` layout of
 :func:`~freqfusion_edu.functional.offsets.init_offsets`. These helpers turn that into a map one
 can look at: where each high-resolution pixel reads its value from, in HR pixels.

@@ -1,4 +1,5 @@
-"""Offsets and resampling for FreqFusion's offset generator (spec 2.7, steps 4-6).
+"""Offsets and resampling for FreqFusion's offset generator (docs/official_module.md,
+sections 6.2 and 6.3).
 
 Offsets are measured in *low-resolution* pixels: every LR pixel has ``s*s`` high-resolution
 children, and each child gets its own 2-D offset per channel group. One offset unit therefore

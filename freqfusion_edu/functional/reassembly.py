@@ -181,7 +181,7 @@ def check_carafe_args(features, masks, kernel_size, groups, scale_factor) -> Non
 
 def carafe_reference(features: torch.Tensor, masks: torch.Tensor, kernel_size: int,
                      groups: int = 1, scale_factor: int = 1) -> torch.Tensor:
-    r"""CARAFE written the obvious way (the "HR-unfold" form of spec 3.2). Memory-hungry.
+    r"""CARAFE written the obvious way (the "HR unfold" form of docs/official_module.md, section 7.2). Memory-hungry.
 
     Args:
         features: :math:`(N, C, h, w)`.

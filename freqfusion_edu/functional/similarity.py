@@ -1,4 +1,5 @@
-"""Local cosine similarity: how much each pixel's feature agrees with its neighbours (spec 2.7)."""
+"""Local cosine similarity: how much each pixel's feature agrees with its neighbours (docs/official_module.md,
+section 6.1)."""
 from __future__ import annotations
 
 import torch

@@ -19,7 +19,7 @@ class LocalSimGuidedSampler(nn.Module):
     Pixels whose features disagree with their neighbours (inside objects, features blurred by
     upsampling) are moved towards neighbours they resemble. Offsets are predicted at low
     resolution from ``lr_x`` plus, pixel-unshuffled, from ``hr_x``, gated by a sigmoid scale
-    (spec 2.7). Parameter names and shapes follow the official module, so its state_dicts load.
+    (docs/official_module.md, section 6). Parameter names and shapes follow the official module, so its state_dicts load.
 
     Args:
         in_channels: channels ``C_m`` of ``hr_x`` and ``lr_x``.

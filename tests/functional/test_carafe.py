@@ -1,4 +1,4 @@
-"""CARAFE against a reference written from the spec's words, a hand-computed case, gradcheck."""
+"""CARAFE against a reference written from mmcv's semantics (docs/official_module.md, section 7.1), a hand-computed case, gradcheck."""
 import importlib
 import itertools
 
@@ -34,7 +34,7 @@ CASES = [  # n, c, h, w, k, g, s
 
 
 @pytest.mark.parametrize("n,c,h,w,k,g,s", CASES)
-def test_matches_spec_loops_and_reference(n, c, h, w, k, g, s):
+def test_matches_mmcv_semantics_loops_and_reference(n, c, h, w, k, g, s):
     torch.manual_seed(h * 31 + w * 7 + k)
     x = torch.randn(n, c, h, w, dtype=torch.float64)
     m = torch.randn(n, g * k * k, h * s, w * s, dtype=torch.float64)

@@ -21,7 +21,7 @@ def test_kernel_normalizer_is_softmax_times_window_renormalized():
     logits = torch.randn(2, 2 * 9, 4, 5, dtype=torch.float64)
     win = hamming2d(3, dtype=torch.float64)
     out = kernel_normalizer(logits, 3, win, groups=2)
-    # closed form of spec 2.1: softmax over taps of (logit + log window)
+    # closed form (docs/official_module.md, section 4): softmax over taps of (logit + log window)
     want = (logits.view(2, 2, 9, 4, 5) + win.view(1, 1, 9, 1, 1).log()).softmax(2).view(2, 18, 4, 5)
     torch.testing.assert_close(out, want, rtol=1e-12, atol=1e-12)
     assert torch.all(out >= 0)
@@ -91,7 +91,7 @@ def test_local_similarity_other_windows_match_the_definition(k, d, size):
 
 
 def test_local_similarity_normalizes_the_map_once():
-    """Issue 10.6: one norm per call (the map is normalized once), not one per neighbour."""
+    """One norm per call (the map is normalized once), not one per neighbour."""
     x = torch.randn(1, 4, 8, 8, requires_grad=True)
     with OpLog() as c:
         local_similarity(x).sum().backward()

@@ -98,7 +98,7 @@ def test_scale_offsets_scales_only_the_learned_part():
 
 
 def test_functional_api_uses_pytorch_names_for_groups_and_scale():
-    """Issue 12.17: one name per idea in functional/: ``groups=`` and ``scale_factor=``."""
+    """One name per idea in functional/: ``groups=`` and ``scale_factor=``."""
     import inspect
 
     from freqfusion_edu.functional import kernels, offset_tools, offsets, padding, similarity

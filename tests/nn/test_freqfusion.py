@@ -1,4 +1,4 @@
-"""FreqFusion against an independent re-computation written from the spec (sections 2-3).
+"""FreqFusion against an independent re-computation written from docs/official_module.md (sections 2-7).
 
 Nothing here calls the library's carafe, kernel_normalizer, similarity or sampling code: the
 reference below uses a tap-loop CARAFE, the official module's permute/view normalizer, an
@@ -87,7 +87,7 @@ def ref_sampler(ds, hr_x, lr_x, feat):
     gate = conv(ds.direct_scale, lr_x) + F.pixel_unshuffle(conv(ds.hr_direct_scale, hr_x), 2)
     off = off * gate.sigmoid()
     G = ds.groups
-    # init_pos by the spec's rule: x: -0.25 if b == 0 else 0.25; y: -0.25 if a == 0 else 0.25
+    # init_pos by the rule of docs/official_module.md, section 6.2: x: -0.25 if b == 0 else 0.25; y: -0.25 if a == 0 else 0.25
     n, _, h, w = off.shape
     C = feat.shape[1]
     out = torch.empty_like(feat)
@@ -96,7 +96,7 @@ def ref_sampler(ds, hr_x, lr_x, feat):
         oy = off[:, 1 * 4 * G + gi * 4 + a * 2 + b] + (0.25 if a else -0.25)
         j = torch.arange(w, dtype=off.dtype).view(1, 1, w)
         i = torch.arange(h, dtype=off.dtype).view(1, h, 1)
-        px = 2 * (j + 0.5 + ox) - 0.5  # HR pixel coordinates of the sample (spec 2.7 step 6)
+        px = 2 * (j + 0.5 + ox) - 0.5  # HR pixel coordinates of the sample (docs/official_module.md, section 6.3)
         py = 2 * (i + 0.5 + oy) - 0.5
         chans = slice(gi * C // G, (gi + 1) * C // G)
         for bi in range(n):
@@ -173,7 +173,7 @@ def randomize(ff, seed):
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_matches_spec_recomputation_forward_and_backward(name):
+def test_matches_official_recomputation_forward_and_backward(name):
     torch.manual_seed(0)
     ff = FreqFusion(hr_channels=16, lr_channels=24, compressed_channels=16, **CONFIGS[name]).double()
     randomize(ff, 1)
@@ -196,7 +196,8 @@ def test_matches_spec_recomputation_forward_and_backward(name):
             assert ((a - b).norm() / b.norm()).item() < 1e-9
 
 
-# Parameter counts and state_dict keys of the spec's configurations (spec 1.4).
+# Parameter counts and state_dict keys of the official configurations (docs/official_module.md,
+# section 3).
 SPEC_COUNTS = [
     (dict(hr_channels=256, lr_channels=256), 52_514),
     (dict(hr_channels=64, lr_channels=512), 56_610),

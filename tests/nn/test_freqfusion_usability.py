@@ -171,7 +171,7 @@ def test_use_low_pass_has_no_effect():
         assert torch.equal(p, q)
 
 
-# ---------------------------------------------------------------------------- issue 12: dtypes
+# ---------------------------------------------------------------------------- half-precision modules
 def _rel(a, b):
     return ((a.float() - b.float()).norm() / b.float().norm()).item()
 
@@ -179,7 +179,7 @@ def _rel(a, b):
 @pytest.mark.parametrize("dtype,tol", [(torch.bfloat16, 3e-2), (torch.float16, 5e-3)])
 @pytest.mark.parametrize("resample", [False, True])
 def test_half_precision_modules_return_the_input_dtype(dtype, tol, resample):
-    """Issue 12.11: ``.half()``/``.bfloat16()`` crashed (float CARAFE output into a half conv)."""
+    """``.half()``/``.bfloat16()`` modules run (a float CARAFE output must not reach a half conv)."""
     ff = small(feature_resample=resample)
     with torch.no_grad():
         ff.content_encoder.weight.normal_(0, 0.3)
@@ -204,7 +204,7 @@ def test_module_and_input_dtypes_must_agree_outside_autocast():
 
 
 def test_mixed_input_dtypes_are_cast_to_the_autocast_dtype():
-    """Issue 12.12: a bf16 branch and an fp32 branch are accepted under autocast."""
+    """A bf16 branch and an fp32 branch are accepted under autocast."""
     ff = small(feature_resample=True)
     X, Y = torch.randn(2, 8, 16, 16), torch.randn(2, 16, 8, 8)
     ref = ff(X, Y)
@@ -224,7 +224,7 @@ def test_mixed_input_dtypes_are_cast_to_the_autocast_dtype():
         ff(Xb, Yf)
 
 
-# ---------------------------------------------------------------------------- issue 12.13
+# ---------------------------------------------------------------------------- constructor checks
 @pytest.mark.parametrize("kw,exc,msg", [
     (dict(feature_resample=True, feature_resample_group=0), ValueError,
      "feature_resample_group must be an integer >= 1, got 0"),
@@ -251,7 +251,7 @@ def test_every_constructor_argument_is_checked_and_named(kw, exc, msg):
     assert "in_channels" not in str(e.value)  # the sampler's internal name never leaks
 
 
-# ---------------------------------------------------------------------------- issue 12.14
+# ---------------------------------------------------------------------------- documentation
 def test_docstring_documents_every_argument_returns_raises_and_example():
     import inspect
     doc = FreqFusion.__doc__
@@ -265,7 +265,7 @@ def test_docstring_documents_every_argument_returns_raises_and_example():
         assert section in doc
 
 
-# ---------------------------------------------------------------------------- issue 12.16
+# ---------------------------------------------------------------------------- NaN and inf
 def test_nan_spreads_only_within_its_image_as_documented():
     ff = small(feature_resample=True)
     X, Y = torch.randn(2, 8, 16, 16), torch.randn(2, 16, 8, 8)
