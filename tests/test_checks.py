@@ -10,17 +10,25 @@ from freqfusion_edu import (carafe, carafe_reference, hamming2d, kernel_normaliz
                             local_similarity, neighbour_offsets)
 from freqfusion_edu import checks
 from freqfusion_edu.checks import CheckError
+from freqfusion_edu.checks._common import MESSAGE_WIDTH
 from freqfusion_edu.metrics import (BoundaryIoU, confusion_matrix, iou_from_confusion,
                                     mask_to_boundary, mean_iou)
 
 
 def fails_with(check, fn, *fragments, **kw):
-    """Run ``check(fn)``, expect a CheckError whose message contains every fragment."""
+    """Run ``check(fn)``, expect a CheckError whose message contains every fragment.
+
+    The message is wrapped for ``nbgrader validate`` (no line longer than
+    ``MESSAGE_WIDTH``), so fragments are looked for with line breaks read as spaces.
+    """
     with pytest.raises(CheckError) as info:
         check(fn, **kw)
     msg = str(info.value)
+    too_long = [line for line in msg.split("\n") if len(line) > MESSAGE_WIDTH]
+    assert not too_long, f"lines nbgrader validate would cut: {too_long}"
+    flat = " ".join(msg.split())
     for frag in fragments:
-        assert frag in msg, f"{frag!r} not in message: {msg}"
+        assert " ".join(frag.split()) in flat, f"{frag!r} not in message: {msg}"
     return msg
 
 
@@ -50,6 +58,90 @@ def test_unfold_typical_slips():
     fails_with(checks.check_unfold,
                lambda x, k: F.unfold(F.pad(x, (k // 2,) * 4, mode="replicate"), k)
                .view(*x.shape[:2], k * k, *x.shape[2:]), "replicate padding")
+
+
+def test_unfold_one_pixel_shift_gets_the_shift_hint():
+    def padded_on_one_side(x, k):       # F.pad(x, (0, 2r, 0, 2r)): every window one pixel off
+        n, c, h, w = x.shape
+        return F.unfold(F.pad(x, (0, 2 * (k // 2)) * 2), k).view(n, c, k * k, h, w)
+
+    def loop_one_row_up(x, k):          # a double loop that slices one row too high
+        n, c, h, w = x.shape
+        r = k // 2
+        xp = F.pad(x, (r + 1,) * 4)
+        return torch.stack([xp[..., ky:ky + h, kx + 1:kx + 1 + w]
+                            for ky in range(k) for kx in range(k)], 2)
+
+    fails_with(checks.check_unfold, padded_on_one_side, "shifted by one pixel",
+               "reads the pixel below and right of it", "F.pad(x, (r, r, r, r))")
+    fails_with(checks.check_unfold, loop_one_row_up, "shifted by one pixel",
+               "reads the pixel above it", "x[i + ky - r, j + kx - r], r = k // 2 = 1")
+    fails_with(checks.check_unfold, loop_one_row_up, "reads the pixel above it",
+               "r = k // 2 = 2", kernel_size=5, size=(6, 7))
+    # a right answer is never mistaken for a shift, and a transposed one keeps its own hint
+    checks.check_unfold(good_windows, kernel_size=5, size=(6, 7))
+    fails_with(checks.check_unfold,
+               lambda x, k: good_windows(x, k).view(*x.shape[:2], k, k, *x.shape[2:])
+               .transpose(2, 3).reshape(*x.shape[:2], k * k, *x.shape[2:]), "transposed")
+
+
+def test_messages_fit_nbgrader_validate_but_book_messages_are_left_alone():
+    long = "word " * 40
+    assert all(len(line) <= MESSAGE_WIDTH for line in str(CheckError(long)).split("\n"))
+    assert str(CheckError("short\nlines stay")) == "short\nlines stay"
+    assert str(CheckError(long, wrap=False)) == long        # the book's expect/expect_close
+    with pytest.raises(CheckError) as info:
+        checks.expect(False, long)
+    assert "\n" not in str(info.value)
+
+
+def test_using_references_swaps_and_restores():
+    from freqfusion_edu.checks import REFERENCES, using_references
+
+    def student_windows(x, k):
+        raise NotImplementedError()
+
+    def student_carafe_s1(features, masks, kernel_size):   # right, but calls the broken windows
+        u = ns["windows"](features, kernel_size)
+        return (u * masks[:, None]).sum(dim=2)
+
+    ns = {"windows": student_windows}
+    fails_with(checks.check_carafe, student_carafe_s1, "NotImplementedError")
+    with using_references(ns, "windows", "shift"):
+        assert ns["windows"] is REFERENCES["windows"] and ns["shift"] is REFERENCES["shift"]
+        checks.check_carafe(student_carafe_s1)
+    assert ns == {"windows": student_windows}            # restored; "shift" was absent: removed
+
+    def wrong_carafe_s1(features, masks, kernel_size):
+        return 2 * student_carafe_s1(features, masks, kernel_size)
+
+    with pytest.raises(CheckError) as info:
+        with using_references(ns, "windows"):
+            checks.check_carafe(wrong_carafe_s1)
+    assert "ran with the reference `windows`" in " ".join(str(info.value).split())
+    assert ns["windows"] is student_windows               # restored after a failure too
+    with pytest.raises(ValueError, match="no reference for \\['windowz'\\]"):
+        with using_references(ns, "windowz"):
+            pass
+    with pytest.raises(TypeError, match="namespace must be a dict"):
+        with using_references(None, "windows"):
+            pass
+
+
+def test_every_reference_passes_its_check(capsys):
+    from freqfusion_edu.checks import REFERENCES as R
+    checks.check_unfold(R["windows"])
+    checks.check_carafe(R["carafe_s1"])
+    checks.check_softmax_kernels(R["softmax_kernels"], kernel_size=5, group=2)
+    checks.check_neighbour_offsets(R["offsets"])
+    checks.check_shift(R["shift"])
+    checks.check_highpass(R["highpass"])
+    checks.check_residual_boost(R["residual_boost"])
+    checks.check_class_centres(R["class_centres"])
+    checks.check_confusion_matrix(R["confusion"])
+    checks.check_iou(R["iou_per_class"])
+    checks.check_boundary(R["boundary"], dilation=2)
+    assert capsys.readouterr().out.count("OK:") == 11
 
 
 def test_carafe_passes_for_reference_and_library(capsys):
@@ -347,7 +439,7 @@ def test_one_module_per_assignment_and_every_name_still_importable():
         for fn in mod.__all__:
             assert getattr(pkg, fn) is getattr(mod, fn), fn
     exported = set(pkg.__all__)
-    assert exported == {"CheckError"} | {n for m in assignments + book for n in
+    assert exported == {"CheckError", "using_references"} | {n for m in assignments + book for n in
                                          importlib.import_module(f"freqfusion_edu.checks.{m}").__all__}
     # what the notebooks call: checks.check_* in every source and release notebook
     used = set()

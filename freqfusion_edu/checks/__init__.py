@@ -10,6 +10,10 @@ prints one line that starts with ``OK``. When it is wrong it raises :class:`Chec
 answer is wrong and, when the error matches a typical slip (forgot to renormalize, wrong padding,
 transposed taps, neighbour order, a transposed confusion matrix...), *what* to look at.
 
+A later task that uses an earlier task's function is tested inside
+:func:`using_references` (``with checks.using_references(globals(), "windows"): ...``), which
+swaps in the reference for the earlier function, so each task is graded on its own.
+
 Diagnosis works by elimination: the check also computes the answers that the usual mistakes give
 and, when the student's output equals one of them, names that mistake. Otherwise it falls back to
 structural hints (shape, sums, "only the border differs") and the position of the largest error.
@@ -25,7 +29,7 @@ Example:
     >>> check_carafe(no_border)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    freqfusion_edu.checks.CheckError: your output differs from carafe only on the border rows/columns ...
+    freqfusion_edu.checks.CheckError: your output differs from carafe only on the border rows/columns...
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from .feature_similarity import (check_class_centres, check_intra_similarity,
 from .segmentation_metrics import (check_confusion_matrix, check_iou, check_mean_iou,
                                    check_boundary, check_boundary_iou)
 from .book import expect, expect_close
+from ._references import REFERENCES, using_references
 
 __all__ = [
     "CheckError", "check_unfold", "check_carafe", "check_softmax_kernels",
@@ -47,5 +52,5 @@ __all__ = [
     "check_class_centres", "check_intra_similarity", "check_inter_similarity",
     "check_margin", "check_confusion_matrix", "check_iou", "check_mean_iou",
     "check_boundary", "check_boundary_iou",
-    "expect", "expect_close",
+    "expect", "expect_close", "using_references",
 ]

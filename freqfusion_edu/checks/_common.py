@@ -3,6 +3,7 @@ result, and diagnosing how it differs from the reference (by elimination of know
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Callable, Sequence
 
 import torch
@@ -15,8 +16,28 @@ ATOL = 1e-5
 RTOL = 1e-4
 
 
+# `nbgrader validate` prints each line of a failing cell's error indented by 4 and cut at 87
+# characters (its Validator.width of 90, minus 3 for "..."); the first line also carries
+# "CheckError: ". Lines of at most 70 characters therefore reach the student whole.
+MESSAGE_WIDTH = 70
+
+
+def _wrap(msg: str, width: int = MESSAGE_WIDTH) -> str:
+    """``msg`` with every line wrapped at ``width`` characters (existing line breaks kept)."""
+    return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
+                     if len(line) > width else line for line in str(msg).split("\n"))
+
+
 class CheckError(AssertionError):
-    """A check failed. The message says where the answer is wrong and what to look at."""
+    """A check failed. The message says where the answer is wrong and what to look at.
+
+    The classroom's messages are wrapped at :data:`MESSAGE_WIDTH` characters per line so that
+    ``nbgrader validate``, which cuts longer lines, shows them whole; the book's checks pass
+    ``wrap=False`` (a chapter shows the message as it is).
+    """
+
+    def __init__(self, msg: str = "", *, wrap: bool = True):
+        super().__init__(_wrap(msg) if wrap else msg)
 
 
 CheckError.__module__ = "freqfusion_edu.checks"  # its public name, shown in students' tracebacks

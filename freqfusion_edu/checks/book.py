@@ -33,7 +33,7 @@ __all__ = ["expect", "expect_close"]
 
 def _fail(what: str, detail: str, hint: str) -> CheckError:
     msg = f"check failed: {what}" + (f": {detail}" if detail else "")
-    return CheckError(msg + (f"\nHint: {hint}" if hint else ""))
+    return CheckError(msg + (f"\nHint: {hint}" if hint else ""), wrap=False)
 
 
 def expect(condition, what: str, hint: str = "") -> None:

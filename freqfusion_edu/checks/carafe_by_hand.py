@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from ..functional.carafe import carafe
 from ..functional.kernels import kernel_normalizer
-from ._common import _call, _diagnose, _fname, _gen, _ok, _tensor, _transpose_taps, _flip_taps
+from ._common import (CheckError, _call, _close, _diagnose, _fname, _gen, _ok, _tensor,
+                      _transpose_taps, _flip_taps)
 
 __all__ = ["check_unfold", "check_carafe"]
 
@@ -18,6 +19,36 @@ def _unfold_ref(x: torch.Tensor, k: int, mode: str = "constant") -> torch.Tensor
     r = k // 2
     xp = F.pad(x, (r, r, r, r), mode=mode)
     return F.unfold(xp, k).view(n, c, k * k, h, w)
+
+
+def _unfold_shifted(x: torch.Tensor, k: int, dy: int, dx: int) -> torch.Tensor:
+    """Zero-padded windows whose tap (ky, kx) reads x[i + dy + ky - r, j + dx + kx - r]."""
+    n, c, h, w = x.shape
+    r = k // 2
+    u = F.unfold(F.pad(x, (r + 1,) * 4), k).view(n, c, k * k, h + 2, w + 2)
+    return u[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+
+
+_DIRECTION = {(-1, 0): "above", (1, 0): "below", (0, -1): "left of", (0, 1): "right of",
+              (-1, -1): "above and left of", (-1, 1): "above and right of",
+              (1, -1): "below and left of", (1, 1): "below and right of"}
+
+
+def _shift_slip(got: torch.Tensor, x: torch.Tensor, k: int) -> str | None:
+    """The hint for windows shifted by one pixel (whole map, or all but the border), else None."""
+    r = k // 2
+    h, w = x.shape[-2:]
+    for (dy, dx), where in _DIRECTION.items():
+        shifted = _unfold_shifted(x, k, dy, dx)
+        inner = (slice(None),) * 3 + (slice(r + 1, h - r - 1), slice(r + 1, w - r - 1))
+        if _close(got, shifted) or (h > 2 * r + 2 and w > 2 * r + 2
+                                    and _close(got[inner], shifted[inner])):
+            return ("your windows are shifted by one pixel: the centre tap of pixel (i, j)\n"
+                    f"reads the pixel {where} it, not (i, j) itself.\n"
+                    f"Tap (ky, kx) must read x[i + ky - r, j + kx - r], r = k // 2 = {r}:\n"
+                    "pad by r on every side, xp = F.pad(x, (r, r, r, r)),\n"
+                    "then tap (ky, kx) is xp[..., i + ky, j + kx].")
+    return None
 
 
 def check_unfold(fn: Callable, kernel_size: int = 3, size: tuple[int, int] = (4, 5),
@@ -43,6 +74,10 @@ def check_unfold(fn: Callable, kernel_size: int = 3, size: tuple[int, int] = (4,
     got = _tensor(got, fn, want.shape, hint=(
         f"return (N, C, k*k, H, W); pad by k // 2 = {k // 2} on every side so that every pixel, "
         "border included, has a full window"))
+    if not _close(got, want):
+        hint = _shift_slip(got, x, k)
+        if hint:
+            raise CheckError(hint)
     _diagnose(got, want, what="the zero-padded windows", border=k // 2, mistakes=[
         (_transpose_taps(want, k), "your taps are transposed: tap number ky * k + kx must be "
          "row ky, column kx of the window (rows outer, columns inner), as F.unfold orders them."),

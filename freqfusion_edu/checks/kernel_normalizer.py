@@ -71,7 +71,8 @@ def check_windowed_kernels(fn: Callable, kernel_size: int = 5, group: int = 1,
         >>> check_windowed_kernels(forgot)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        freqfusion_edu.checks.CheckError: your kernel sums to 0.0531 at pixel (0, 5): did you forget to renormalize after the window?
+        freqfusion_edu.checks.CheckError: your kernel sums to 0.0531 at pixel (0, 5): did you forget to
+        renormalize after the window?
     """
     __tracebackhide__ = True  # IPython shows the student only the message
     k, g = kernel_size, group
