@@ -13,5 +13,6 @@ assignments: $(STAMP) ## generate classroom/release/ (student versions) from cla
 
 test-classroom: $(STAMP) ## nbgrader validate: sources pass, student versions fail, release/ up to date
 	$(PY) classroom/ci.py
+	$(PY) -m pytest -q tests -m classroom
 
 test: test-classroom

@@ -74,3 +74,28 @@ def test_lab_says_where_to_open_it(tmp_path):
     readme = (REPO / "README.md").read_text()
     for what in ("make lab PORT=", "?token=", "ssh -L 8888:localhost:8888", "--no-browser"):
         assert what in readme, what
+
+
+def test_make_test_reruns_the_cheapest_retraining_test_with_sse41_kernels(tmp_path, retrain_drift):
+    out = dry_run("test", tmp_path / "venv")
+    (line,) = [l for l in out.splitlines() if "ONEDNN_MAX_CPU_ISA=" in l]
+    env = dict(w.split("=", 1) for w in line.split() if "=" in w and w.split("=")[0].isupper())
+    assert env == retrain_drift.SSE41_ENV
+    assert line.endswith("tests/arena/test_arena_cli.py::test_stored_full_run_reproduces_its_cheapest_row")
+
+
+def test_core_deselects_every_marker_and_make_test_runs_every_marker(tmp_path):
+    from conftest import MARKERS
+
+    core = dry_run("test-core", tmp_path / "venv")
+    (line,) = [l for l in core.splitlines() if " -m pytest " in l]
+    assert f'-m "not ({" or ".join(MARKERS)})"' in line
+    out = dry_run("test", tmp_path / "venv")
+    runs = [l for l in out.splitlines() if " -m pytest " in l]
+    # test-unit runs retrain and slow (it only leaves out book, classroom and browser) ...
+    (unit,) = [l for l in runs if "pytest -q tests freqfusion_edu" in l]
+    assert '-m "not (book or classroom or browser)"' in unit
+    # ... and each of those three has its own command
+    assert any('-m "book and not browser"' in l for l in runs)
+    assert any("-m classroom" in l for l in runs)
+    assert any(l.endswith("tests/browser") for l in runs)
