@@ -1,4 +1,4 @@
-"""Arena result files: atomic saving, resuming, summaries (mean ± spread) and verdicts.
+"""Arena result files: atomic saving, resuming, summaries (mean ± spread) and paired comparisons.
 
 A result file is JSON::
 
@@ -8,9 +8,12 @@ A result file is JSON::
      "provenance": {"command", "commit", "date", "machine", "torch", "threads", "wall_seconds"}}
 
 The spread of a metric is the sample standard deviation over seeds (``ddof=1``; 0 for one
-seed). A method *beats* another on a metric when the difference of their means is larger than
-the sum of their spreads (:func:`verdict`): a simple, conservative rule that a reader can check
-by eye in the table.
+seed); it describes a method alone. Two methods are compared with the book's one statistic,
+:func:`freqfusion_edu.metrics.paired_comparison`, on the per-seed differences
+(:func:`paired_differences` pairs each seed's row of one method with the same seed's row of the
+other): :func:`compare` for one pair, :func:`paired_table` for every method against a baseline.
+Rows of one seed share the image guide's initialisation and the batches; they also share the
+decoder's, except when one method widens the decoder (:func:`pairing`).
 """
 from __future__ import annotations
 
@@ -22,11 +25,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .methods import ArenaError
+from ..metrics import PairedComparison, paired_comparison
+from .methods import METHODS, ArenaError
 
 __all__ = ["load_results", "save_results", "check_compatible", "summarize", "paired_differences",
            "format_table",
-           "verdict", "per_class_summary", "pareto_front", "machine_description", "git_commit", "METRICS"]
+           "compare", "paired_table", "format_paired_table", "pairing", "per_class_summary", "pareto_front", "machine_description", "git_commit", "METRICS"]
 
 #: Metrics summarised per method: (key, column title, format).
 METRICS = (("miou", "mIoU", "{:.1f}"), ("boundary_iou", "bIoU", "{:.1f}"),
@@ -55,7 +59,7 @@ def save_results(path, results: dict) -> None:
 
 # Settings added to ArenaSettings after result files were written, with the value every file
 # written before used: a file without the key is read as holding that value.
-SETTINGS_ADDED_LATER = {"guide_convs": 2}
+SETTINGS_ADDED_LATER = {"guide_convs": 2, "decoder": "plain"}
 
 
 def load_results(path) -> dict:
@@ -120,11 +124,32 @@ def summarize(rows: list[dict], methods: list[str] | None = None) -> dict:
     return out
 
 
+def _per_seed(rows: list[dict], method: str, metric: str) -> dict:
+    vals = {}
+    for r in rows:
+        if r["method"] == method:
+            if metric not in r:
+                raise KeyError(f"metric {metric!r} is not in the rows; they have {sorted(r)}")
+            vals[r["seed"]] = r[metric]
+    return vals
+
+
+def _paired(rows: list[dict], a: str, b: str, metric: str) -> tuple[list, list, list]:
+    """Seeds both methods have (sorted), with a's and b's values: the one pairing of rows."""
+    va, vb = _per_seed(rows, a, metric), _per_seed(rows, b, metric)
+    for m, v in ((a, va), (b, vb)):
+        if not v:
+            have = list(dict.fromkeys(r["method"] for r in rows))
+            raise ArenaError(f"method {m!r} has no rows; the rows hold {have}")
+    seeds = sorted(set(va) & set(vb))
+    return seeds, [va[k] for k in seeds], [vb[k] for k in seeds]
+
+
 def paired_differences(rows: list[dict], a: str, b: str, metric: str = "boundary_iou") -> list[float]:
     """Per-seed differences ``a - b`` of ``metric``, over the seeds both methods have, by seed.
 
     Rows of one seed share the shared parts' initialisation and the batches, so these pair each
-    seed's ``a`` with the same seed's ``b`` (what :func:`verdict`'s means cannot show).
+    seed's ``a`` with the same seed's ``b`` (what two means and spreads cannot show).
 
     Example:
         >>> rows = [{"method": m, "seed": s, "miou": v} for m, s, v in
@@ -132,32 +157,87 @@ def paired_differences(rows: list[dict], a: str, b: str, metric: str = "boundary
         >>> paired_differences(rows, "a", "b", "miou")
         [2.0, -1.0]
     """
-    va = {r["seed"]: r[metric] for r in rows if r["method"] == a}
-    vb = {r["seed"]: r[metric] for r in rows if r["method"] == b}
-    return [va[s] - vb[s] for s in sorted(set(va) & set(vb))]
+    _, va, vb = _paired(rows, a, b, metric)
+    return [x - y for x, y in zip(va, vb)]
 
 
-def verdict(summary: dict, a: str, b: str, metric: str = "boundary_iou") -> str:
-    """``'better'``, ``'worse'`` or ``'within spread'``: does ``a`` beat ``b`` on ``metric``?
-
-    ``a`` is better when ``mean_a - mean_b > spread_a + spread_b`` (and worse when
-    ``mean_b - mean_a`` exceeds it). With a single seed the spread is 0, so say how many seeds
-    the summary holds when you quote a verdict.
+def compare(rows: list[dict], a: str, b: str, metric: str = "boundary_iou",
+            confidence: float = 0.95) -> PairedComparison:
+    """:func:`~freqfusion_edu.metrics.paired_comparison` of method ``a`` against ``b`` on ``metric``,
+    paired by seed (:func:`paired_differences`); seeds only one method has are left out.
 
     Example:
-        >>> s = {"x": {"miou": (60.0, 1.0)}, "y": {"miou": (57.0, 1.0)}, "z": {"miou": (59.0, 1.0)}}
-        >>> verdict(s, "x", "y", "miou"), verdict(s, "y", "x", "miou"), verdict(s, "x", "z", "miou")
-        ('better', 'worse', 'within spread')
+        >>> rows = [{"method": m, "seed": s, "miou": v} for m, vals in
+        ...         (("a", [52.0, 50.5, 49.0]), ("b", [50.0, 48.0, 47.5])) for s, v in enumerate(vals)]
+        >>> r = compare(rows, "a", "b", "miou")
+        >>> print(r), r.verdict
+        +2.00 [+0.76, +3.24], 3 of 3 seeds ahead
+        (None, 'better')
+    """
+    seeds, va, vb = _paired(rows, a, b, metric)
+    missing = [k for k, x, y in zip(seeds, va, vb) if x is None or y is None]
+    if missing:
+        raise ArenaError(f"{metric} is missing (None) for seed(s) {missing} of {a!r} or {b!r}")
+    if len(seeds) < 2:
+        raise ArenaError(f"{a!r} and {b!r} share {len(seeds)} seed(s) in these rows; a paired "
+                         "comparison needs at least 2")
+    d = paired_differences(rows, a, b, metric)
+    return paired_comparison(d, [0.0] * len(d), confidence=confidence)
+
+
+def pairing(a: str, b: str) -> str:
+    """``'full'`` when rows of one seed of ``a`` and ``b`` start from the same shared weights,
+    ``'partial'`` when one of them widens the decoder (``bilinear+conv``): then only the image
+    guide and the batches are shared, and the decoder starts from other weights.
+
+    Example:
+        >>> pairing("freqfusion", "bilinear"), pairing("freqfusion", "bilinear+conv")
+        ('full', 'partial')
     """
     for m in (a, b):
-        if m not in summary:
-            raise ValueError(f"method {m!r} is not in the summary; it has {list(summary)}")
-    (ma, sa), (mb, sb) = summary[a][metric], summary[b][metric]
-    if ma - mb > sa + sb:
-        return "better"
-    if mb - ma > sa + sb:
-        return "worse"
-    return "within spread"
+        if m not in METHODS:
+            raise ArenaError(f"unknown method {m!r}; choose from {list(METHODS)}")
+    return "partial" if METHODS[a].widens_decoder != METHODS[b].widens_decoder else "full"
+
+
+def paired_table(rows: list[dict], metric: str = "boundary_iou", baseline: str = "bilinear",
+                 methods: list[str] | None = None, confidence: float = 0.95) -> dict:
+    """Every method against ``baseline`` on ``metric``: ``{method: PairedComparison}`` (method
+    minus baseline, in the rows' order or ``methods``' order; the baseline itself is left out).
+
+    Example:
+        >>> rows = [{"method": m, "seed": s, "miou": v} for m, vals in
+        ...         (("base", [50.0, 48.0, 47.5]), ("x", [52.0, 50.5, 49.0]), ("y", [49.0, 49.0, 47.0]))
+        ...         for s, v in enumerate(vals)]
+        >>> t = paired_table(rows, "miou", "base")
+        >>> {m: c.verdict for m, c in t.items()}
+        {'x': 'better', 'y': 'no detectable difference'}
+    """
+    order = methods or list(dict.fromkeys(r["method"] for r in rows))
+    if baseline not in {r["method"] for r in rows}:
+        raise ArenaError(f"baseline {baseline!r} has no rows; the rows hold {order}")
+    return {m: compare(rows, m, baseline, metric, confidence) for m in order if m != baseline}
+
+
+def format_paired_table(table: dict, baseline: str, metric: str = "boundary_iou") -> str:
+    """Plain text of :func:`paired_table`: one line per method, its mean paired difference to
+    ``baseline`` with the interval, seeds ahead and the verdict.
+
+    Example:
+        >>> rows = [{"method": m, "seed": s, "miou": v} for m, vals in
+        ...         (("base", [50.0, 48.0]), ("x", [52.0, 50.5])) for s, v in enumerate(vals)]
+        >>> print(format_paired_table(paired_table(rows, "miou", "base"), "base", "miou"))
+        miou, method - base, paired by seed (95% t interval)
+        method          difference [interval]                   seeds ahead  verdict
+        x               +2.25 [-0.93, +5.43]                         2 of 2  no detectable difference
+    """
+    conf = {round(100 * c.confidence) for c in table.values()} or {95}
+    lines = [f"{metric}, method - {baseline}, paired by seed ({'/'.join(map(str, sorted(conf)))}% t interval)",
+             f"{'method':<16}{'difference [interval]':<40}{'seeds ahead':>11}  verdict"]
+    for m, c in table.items():
+        cell = f"{c.mean:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
+        lines.append(f"{m:<16}{cell:<40}{f'{c.ahead} of {c.n}':>11}  {c.verdict}")
+    return "\n".join(lines)
 
 
 def per_class_summary(rows: list[dict], class_names, key: str = "iou_per_class",

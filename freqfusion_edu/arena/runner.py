@@ -9,8 +9,8 @@ import torch
 
 from .._validate import check_positive_int
 from .methods import METHODS, check_methods
-from .results import (check_compatible, format_table, git_commit, load_results,
-                      machine_description, save_results, summarize)
+from .results import (check_compatible, format_paired_table, format_table, git_commit,
+                      load_results, machine_description, paired_table, save_results, summarize)
 from .task import ArenaSettings, make_arena_data, train_method
 
 __all__ = ["run_arena", "DEFAULT_METHODS", "QUICK_METHODS"]
@@ -93,6 +93,18 @@ def run_arena(settings: ArenaSettings, methods: list[str], seeds: int, out=None,
     return results
 
 
-def table_text(results: dict) -> str:
-    """The printed table of a results dict, in the file's method order."""
-    return format_table(summarize(results["rows"], results.get("methods")))
+def table_text(results: dict, baseline: str = "bilinear", metric: str = "boundary_iou") -> str:
+    """The printed table of a results dict, in the file's method order: mean ± spread per method,
+    then (when ``baseline`` and another method share at least 2 seeds) each method's paired
+    comparison with ``baseline`` on ``metric``."""
+    rows, order = results["rows"], results.get("methods")
+    text = format_table(summarize(rows, order))
+    seeds = {}
+    for r in rows:
+        seeds.setdefault(r["method"], set()).add(r["seed"])
+    base = seeds.get(baseline, set())
+    others = [m for m in (order or list(seeds)) if m != baseline and len(seeds.get(m, set()) & base) >= 2]
+    if others:
+        table = paired_table(rows, metric, baseline, [baseline] + others)
+        text += "\n\n" + format_paired_table(table, baseline, metric)
+    return text
