@@ -1,7 +1,9 @@
-"""``freqfusion-edu`` command line: train, evaluate, verify-data, make-sample, arena.
+"""``freqfusion-edu`` command line: train, evaluate, plot, compare, verify-data, make-sample, arena.
 
     freqfusion-edu train CONFIG [--resume | --overwrite] [--set section.key=value ...]
     freqfusion-edu evaluate CONFIG --checkpoint PATH [--set ...]
+    freqfusion-edu plot RUN [RUN ...] --out FILE.png [--metrics mIoU bIoU ...]
+    freqfusion-edu compare RUN_A [RUN_A ...] --against RUN_B [RUN_B ...] [--metrics ...]
     freqfusion-edu verify-data ROOT
     freqfusion-edu make-sample OUT [--train N] [--val M] [--size H W]
     freqfusion-edu arena [--quick | --full] [--set KEY=VALUE ...] [--seeds N] [--methods M ...] --out FILE.json
@@ -63,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("config", nargs="?")
     e.add_argument("--checkpoint", required=True, help="last.pt of a run, or a state_dict file")
     e.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides")
+
+    pl = sub.add_parser("plot", help="draw the loss and validation metrics of runs on shared axes")
+    pl.add_argument("runs", nargs="+", metavar="RUN", help="run folders (train.out_dir of each run)")
+    pl.add_argument("--out", required=True, metavar="FILE.png", help="image file to write")
+    pl.add_argument("--metrics", nargs="+", default=None, metavar="KEY",
+                    help="metrics.jsonl keys to draw (default: mIoU bIoU)")
+
+    c = sub.add_parser("compare", help="paired difference of final metrics, runs paired by seed")
+    c.add_argument("runs_a", nargs="+", metavar="RUN_A",
+                   help="run folders of one setting (e.g. model.fusion=freqfusion), one per seed")
+    c.add_argument("--against", nargs="+", required=True, metavar="RUN_B", dest="runs_b",
+                   help="run folders of the other setting (e.g. model.fusion=bilinear), same seeds")
+    c.add_argument("--metrics", nargs="+", default=None, metavar="KEY",
+                   help="metrics.jsonl keys to compare (default: mIoU bIoU pixel_acc)")
 
     v = sub.add_parser("verify-data", help="check a Cityscapes folder (layout, pairs, labels)")
     v.add_argument("root")
@@ -174,6 +190,35 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_plot(args) -> int:
+    try:
+        import matplotlib
+    except ImportError:
+        from .errors import MissingDependencyError
+
+        raise MissingDependencyError("plot draws with matplotlib, which is not installed: "
+                                     "pip install 'freqfusion-edu[book]' (or pip install "
+                                     "matplotlib)") from None
+    matplotlib.use("Agg")  # a file, never a window
+    from .viz.runs import plot_runs
+
+    fig = plot_runs(args.runs, metrics=args.metrics)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out} ({len(args.runs)} run(s): training loss"
+          + "".join(f", {ax.get_title().split(' (')[0].replace('validation ', '')}"
+                    for ax in fig.axes[1:]) + ")")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .engine.tracking import compare_runs
+
+    print(compare_runs(args.runs_a, args.runs_b, metrics=args.metrics))
+    return 0
+
+
 def _cmd_verify_data(args) -> int:
     from .data.cityscapes import verify_cityscapes
 
@@ -198,7 +243,8 @@ def _cmd_arena(args) -> int:
     return run_arena_command(args)
 
 
-_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "verify-data": _cmd_verify_data,
+_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "plot": _cmd_plot,
+             "compare": _cmd_compare, "verify-data": _cmd_verify_data,
              "make-sample": _cmd_make_sample, "arena": _cmd_arena}
 
 

@@ -76,6 +76,8 @@ class TrainConfig:
     out_dir: str = "runs/default"
     device: str = "auto"              # 'auto', 'cpu', 'cuda'
     progress: bool = True             # tqdm progress bar on rank 0
+    tensorboard: bool = True          # TensorBoard logs in out_dir/tensorboard (needs the [track] extra)
+    tensorboard_images: int = 2       # validation images pictured in TensorBoard at each evaluation
 
 
 @dataclass
@@ -316,7 +318,7 @@ def validate(cfg: Config) -> None:
                 "train.max_iters", "train.grad_accum", "train.log_every"]
     non_negative = ["model.head_width", "data.num_workers", "optim.warmup_iters", "train.checkpoint_every",
                     "optim.fusion_lr_mult",
-                    "train.eval_every", "eval.max_images"]
+                    "train.eval_every", "eval.max_images", "train.tensorboard_images"]
     for key in positive + non_negative:
         sec, name = key.split(".")
         value = getattr(getattr(cfg, sec), name)

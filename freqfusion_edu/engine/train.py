@@ -14,6 +14,13 @@ Nothing a user wrote is lost: a new run refuses a folder that holds a run (``res
 ``overwrite`` say what to do with it), and Ctrl-C / SIGTERM finish the current step, write a
 checkpoint and raise :class:`TrainingInterrupted` naming the iteration it holds.
 
+What a run shows while it trains: a progress bar (loss, learning rate, images per second, ETA
+and, on CUDA, peak memory), ``train_log.jsonl`` (every ``train.log_every`` iterations: loss, the
+learning rate of each parameter group, the gradient norm, images per second, peak CUDA memory),
+``metrics.jsonl`` / ``metrics.csv`` (one row per evaluation) and, with the ``tensorboard`` package,
+the same numbers and pictures of fixed validation images in ``OUT_DIR/tensorboard``
+(:mod:`freqfusion_edu.engine.tracking`).
+
 Loss normalisation: the cross-entropy is summed over the valid pixels of every micro-batch of a
 step on every process and divided by the step's *global* number of valid pixels (counted before
 the first forward pass), so N processes x M micro-batches of B images compute the same gradient
@@ -48,10 +55,13 @@ from .checkpoint import (FORMAT, capture_rng_state, load_checkpoint, restore_rng
 from .config import Config, config_to_dict
 from .distributed import (ResumableDistributedSampler, all_reduce_sum, cleanup_distributed,
                           init_distributed, is_distributed, maybe_sync_batchnorm)
-from .evaluate import EvalResult, evaluate
+from .evaluate import EvalResult, evaluate, predict_logits
+from .tracking import (TENSORBOARD_DIR, TURN_ON_TENSORBOARD, TensorBoardLog, class_palette,
+                       eval_scalars, open_command, prediction_panel, tensorboard_available,
+                       train_scalars)
 
 __all__ = ["train", "TrainResult", "TrainingInterrupted", "checkpoint_path", "evaluate_config",
-           "RUN_FILES"]
+           "RUN_FILES", "progress_postfix"]
 
 RUN_FILES = ("last.pt", "train_log.jsonl", "metrics.jsonl", "metrics.csv")
 """The files that make a folder hold a run (``config.yaml`` alone does not)."""
@@ -293,6 +303,7 @@ class _Run:
         self.use_scaler = t.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_scaler)
         self.per_iter = cfg.data.batch_size * t.grad_accum   # samples of one rank per step
+        self.tb = None                                         # TensorBoardLog on rank 0, in fit()
         self.result = TrainResult(out_dir=self.out_dir, model=self.model,
                                   class_names=tuple(self.data.class_names))
 
@@ -363,6 +374,8 @@ class _Run:
         if overwrite:
             for name in RUN_FILES:
                 (out_dir / name).unlink(missing_ok=True)
+            for old in (out_dir / TENSORBOARD_DIR).glob("events.out.tfevents.*"):
+                old.unlink()
         if resume:
             _truncate_logs(out_dir, start)  # rows after the checkpoint are recomputed
         (out_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
@@ -371,8 +384,13 @@ class _Run:
     def _next_micro_batches(self) -> list:
         return [next(self.data_iter) for _ in range(self.cfg.train.grad_accum)]
 
-    def _step(self, it: int) -> float:
-        """One optimizer step over ``grad_accum`` micro-batches; the step's mean loss."""
+    def _step(self, it: int, measure: bool = False) -> float:
+        """One optimizer step over ``grad_accum`` micro-batches; the step's mean loss.
+
+        ``measure``: also store the gradient norm (of the unscaled gradients, before the step) in
+        ``self.grad_norm`` (a logging step; the norm is the same on every process after DDP's
+        all-reduce).
+        """
         t, info, device = self.cfg.train, self.info, self.device
         lr = self.schedule.apply(self.optimizer, it)
         self.optimizer.zero_grad(set_to_none=True)
@@ -397,6 +415,11 @@ class _Run:
                 self.scaler.scale(loss_sum * (info.world_size / n_valid)).backward()
             loss_sum_total += loss_sum.detach().double()
             self.images_done += images.shape[0] * info.world_size
+        if measure:
+            self.scaler.unscale_(self.optimizer)  # step() then uses these unscaled gradients
+            norms = [p.grad.detach().float().norm() for g in self.optimizer.param_groups
+                     for p in g["params"] if p.grad is not None]
+            self.grad_norm = float(torch.stack(norms).norm()) if norms else 0.0
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.lr = lr
@@ -423,6 +446,33 @@ class _Run:
             extra = (f"  bIoU {100 * res.mean_boundary_iou:.2f}"
                      if res.mean_boundary_iou is not None else "")
             self.say(f"iter {it}: mIoU {100 * res.miou:.2f}{extra}")
+            if self.tb is not None:
+                self.tb.scalars(it, eval_scalars(row))
+                self._picture_predictions(it)
+                self.tb.flush()
+
+    @torch.no_grad()
+    def _picture_predictions(self, it: int) -> None:
+        """TensorBoard pictures (image, truth, prediction, errors) of the first validation images."""
+        cfg, val = self.cfg, self.data.val
+        n = min(cfg.train.tensorboard_images, len(val))
+        if n == 0:
+            return
+        palette = class_palette(self.data.class_names)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for i in range(n):
+                image, label = val[i]
+                x = normalize(image[None].to(self.device))
+                logits = predict_logits(self.model, x, cfg.eval.mode, cfg.eval.crop, cfg.eval.stride)
+                if logits.shape[-2:] != label.shape[-2:]:
+                    logits = F.interpolate(logits.float(), size=label.shape[-2:], mode="bilinear",
+                                           align_corners=False)
+                pred = logits.argmax(1)[0].cpu()
+                self.tb.image(f"val_images/{i}", it, prediction_panel(image, label, pred, palette))
+        finally:
+            self.model.train(was_training)
 
     # ----------------------------------------------------------------------- checkpoint
     def _save(self, it: int) -> None:
@@ -463,6 +513,30 @@ class _Run:
         if state is not None:
             restore_rng_state(state["rng"][info.rank])
 
+    def _open_tensorboard(self, start: int) -> None:
+        """TensorBoard writer on rank 0 (``train.tensorboard`` and the package installed)."""
+        self.tb = None
+        if not (self.info.is_main and self.cfg.train.tensorboard):
+            return
+        if not tensorboard_available():
+            self.say(f"TensorBoard logging is off (the tensorboard package is not installed); to "
+                     f"turn it on: {TURN_ON_TENSORBOARD}")
+            return
+        self.tb = TensorBoardLog(self.out_dir / TENSORBOARD_DIR, start)
+        self.say(f"TensorBoard logs: {self.tb.log_dir}; watch them with: "
+                 f"{open_command(self.tb.log_dir)}")
+
+    def _train_row(self, it: int, mean_loss: float, last_loss: float, ips: float) -> dict:
+        """One ``train_log.jsonl`` row (also what TensorBoard gets)."""
+        row = {"iter": it, "loss": mean_loss, "last_loss": last_loss, "lr": self.lr}
+        for i, g in enumerate(self.optimizer.param_groups):
+            row[f"lr/{g.get('name', f'group{i}')}"] = g["lr"]
+        row["grad_norm"] = self.grad_norm
+        row["images_per_s"] = ips
+        if self.device.type == "cuda":
+            row["peak_mem_gib"] = torch.cuda.max_memory_allocated(self.device) / 2 ** 30
+        return row
+
     def fit(self, resume, overwrite: bool, stop_at: int | None) -> TrainResult:
         cfg, t, info, result = self.cfg, self.cfg.train, self.info, self.result
         state = self._resume(resume)
@@ -470,11 +544,15 @@ class _Run:
         self._build_loader(start, state)
         self._prepare_out_dir(start, resume, overwrite)
         result.start_iteration = result.iterations = start
+        self._open_tensorboard(start)
+        self.grad_norm = math.nan
 
         bar = None
         if t.progress and self.log is not None and start < t.max_iters:
             from tqdm.auto import tqdm
-            bar = tqdm(total=t.max_iters, initial=start, desc="train", dynamic_ncols=True)
+            bar = tqdm(total=t.max_iters, initial=start, desc="train", dynamic_ncols=True,
+                       bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} "
+                                  "[{elapsed}, ETA {remaining}{postfix}]")
         self.ddp_model.train()
         window, self.lr = [], self.schedule.factor(start) * cfg.optim.lr
         t0 = time.perf_counter()
@@ -483,7 +561,8 @@ class _Run:
         end = t.max_iters if stop_at is None else min(int(stop_at), t.max_iters)
         try:
             while it < end:
-                loss_value = self._step(it)
+                loss_value = self._step(it, measure=(it + 1) % t.log_every == 0
+                                        or it + 1 == t.max_iters)
                 it += 1
                 result.losses.append((it, loss_value))
                 result.iterations = it
@@ -495,13 +574,13 @@ class _Run:
                     ips = self.images_done / max(now - tick, 1e-9)
                     tick, self.images_done = now, 0
                     mean_loss = sum(window) / len(window)
+                    row = self._train_row(it, mean_loss, loss_value, ips)
                     if info.is_main:
-                        _append_jsonl(self.out_dir / "train_log.jsonl",
-                                      {"iter": it, "loss": mean_loss, "last_loss": loss_value,
-                                       "lr": self.lr, "images_per_s": ips})
+                        _append_jsonl(self.out_dir / "train_log.jsonl", row)
+                        if self.tb is not None:
+                            self.tb.scalars(it, train_scalars(row))
                     if bar is not None:
-                        bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{self.lr:.2e}",
-                                        img_s=f"{ips:.1f}")
+                        bar.set_postfix(progress_postfix(row), refresh=True)
                     window = []
                 if self.stop.requested(info.world_size):
                     self._save(it)
@@ -519,10 +598,25 @@ class _Run:
         finally:
             if bar is not None:
                 bar.close()
+            if self.tb is not None:
+                self.tb.close()
         result.seconds = time.perf_counter() - t0
         if info.is_main and result.checkpoint is not None:
             self.say(f"checkpoint: {result.checkpoint}")
         return result
+
+
+def progress_postfix(row: dict) -> dict:
+    """What the progress bar shows after the counts and the ETA, from a ``train_log.jsonl`` row.
+
+    >>> progress_postfix({"loss": 0.51234, "lr": 6e-5, "images_per_s": 12.345, "peak_mem_gib": 3.21})
+    {'loss': '0.5123', 'lr': '6.00e-05', 'img/s': '12.3', 'mem': '3.21 GiB'}
+    """
+    out = {"loss": f"{row['loss']:.4f}", "lr": f"{row['lr']:.2e}",
+           "img/s": f"{row['images_per_s']:.1f}"}
+    if "peak_mem_gib" in row:
+        out["mem"] = f"{row['peak_mem_gib']:.2f} GiB"
+    return out
 
 
 def _load_weights(model: nn.Module, weights: dict, path, cfg: Config) -> None:
