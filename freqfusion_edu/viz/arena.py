@@ -1,4 +1,5 @@
-"""Figures of the upsampler arena: mean ± spread per method, the Pareto view, per-class scores.
+"""Figures of the upsampler arena: mean ± spread per method, the Pareto view, per-class scores,
+and one paired comparison seed by seed.
 
 Every function takes what :mod:`freqfusion_edu.arena.results` computes (a ``summary`` from
 :func:`~freqfusion_edu.arena.results.summarize`, a per-class table from
@@ -14,19 +15,38 @@ import numpy as np
 
 from ..arena.results import pareto_front
 
-__all__ = ["FAMILY_COLORS", "method_color", "plot_metric_bars", "plot_pareto", "plot_class_scores"]
+__all__ = ["FAMILY_COLORS", "METHOD_COLORS", "method_color", "plot_metric_bars", "plot_pareto",
+           "plot_class_scores", "plot_paired"]
 
-#: One colour per family of methods, so the ablations read as one group.
+#: The hue of each family of methods (the palette's groups).
 FAMILY_COLORS = {"fixed": "#7f7f7f", "control": "#d62728", "learned": "#1f77b4",
                  "freqfusion": "#2ca02c"}
 
+#: One colour per method, the same in every figure of the book: greys for the fixed upsamplers,
+#: red/orange for the two capacity controls, blues and purples for the learned upsamplers, and
+#: greens (light to dark as parts are added) for FreqFusion and its ablations.
+METHOD_COLORS = {
+    "nearest": "#b0b0b0", "bilinear": "#505050",
+    "bilinear+conv": "#d62728", "conv@fuser": "#ff7f0e",
+    "deconv": "#1f77b4", "pixelshuffle": "#17becf", "carafe": "#9467bd", "dysample": "#8c564b",
+    "ff-alpf": "#b8e186", "ff-alpf+offsets": "#74c476", "ff-alpf+ahpf": "#31a354",
+    "freqfusion": "#00441b",
+}
+
 
 def method_color(name: str) -> str:
-    """The colour of a method's family (grey fixed, red control, blue learned, green FreqFusion)."""
+    """The colour of method ``name`` (:data:`METHOD_COLORS`); a name outside it gets its family's
+    hue, or black.
+
+    Example:
+        >>> method_color("freqfusion"), method_color("bilinear")
+        ('#00441b', '#505050')
+    """
+    if name in METHOD_COLORS:
+        return METHOD_COLORS[name]
     from ..arena.methods import METHODS
 
-    fam = METHODS[name].family if name in METHODS else "learned"
-    return FAMILY_COLORS[fam]
+    return FAMILY_COLORS[METHODS[name].family] if name in METHODS else "#000000"
 
 
 def _check_summary(summary: dict, metric: str) -> None:
@@ -163,11 +183,54 @@ def plot_class_scores(per_class: dict, methods: Sequence[str], classes: Sequence
         mean = [per_class[m][c][0] for c in classes]
         sd = [per_class[m][c][1] for c in classes]
         ax.bar(x + (j - (len(methods) - 1) / 2) * width, mean, width, yerr=sd, capsize=2,
-               label=m, color=method_color(m) if len(methods) <= 2 else None, alpha=0.85,
+               label=m, color=method_color(m), alpha=0.85,
                edgecolor="k", linewidth=0.3)
     ax.set_xticks(x, classes)
     ax.set_ylabel(label)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncol=min(4, len(methods)))
+    plt.close(fig)
+    return fig
+
+
+def plot_paired(values_a: dict, values_b: dict, comparison, a: str, b: str, label: str = "value"):
+    """One paired comparison, seed by seed: left, each seed's value of ``a`` and of ``b`` joined
+    by a line; right, the per-seed differences ``a - b`` as dots, their mean and its interval.
+
+    Args:
+        values_a, values_b: ``{seed: value}`` of the two methods (seeds in both are drawn).
+        comparison: the :class:`~freqfusion_edu.metrics.PairedComparison` of these values.
+        a, b: method names (colours from :func:`method_color`); ``label`` names the metric.
+
+    Returns:
+        The Figure (closed).
+    """
+    seeds = [k for k in values_a if k in values_b]
+    if len(seeds) != comparison.n:
+        raise ValueError(f"comparison holds {comparison.n} pairs but the values share {len(seeds)} seeds")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.2), constrained_layout=True,
+                                      gridspec_kw={"width_ratios": [1.2, 1]})
+    for k in seeds:
+        left.plot([0, 1], [values_b[k], values_a[k]], color="0.6", lw=1, zorder=1)
+    left.scatter([0] * len(seeds), [values_b[k] for k in seeds], color=method_color(b), zorder=2, label=b)
+    left.scatter([1] * len(seeds), [values_a[k] for k in seeds], color=method_color(a), zorder=2, label=a)
+    left.set_xticks([0, 1], [b, a])
+    left.set_xlim(-0.4, 1.4)
+    left.set_ylabel(label)
+    left.set_title("each seed: a line from one method to the other", fontsize=9)
+    left.grid(axis="y", alpha=0.3)
+    diffs = [values_a[k] - values_b[k] for k in seeds]
+    right.axvline(0, color="k", lw=0.8)
+    right.scatter(diffs, np.arange(len(diffs)), color=["#2ca02c" if d > 0 else "#d62728" for d in diffs],
+                  zorder=2)
+    y = -1.0
+    right.errorbar([comparison.mean], [y], xerr=[[comparison.mean - comparison.low],
+                                                [comparison.high - comparison.mean]],
+                   fmt="D", color="k", capsize=4, zorder=3)
+    right.set_yticks(list(range(len(diffs))) + [y], [f"seed {k}" for k in seeds] +
+                     [f"mean, {round(100 * comparison.confidence)}% interval"])
+    right.set_xlabel(f"{a} - {b}")
+    right.set_title(f"{str(comparison)}: {comparison.verdict}", fontsize=9)
+    right.grid(axis="x", alpha=0.3)
     plt.close(fig)
     return fig

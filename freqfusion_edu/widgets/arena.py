@@ -1,108 +1,135 @@
-"""Arena explorer: pick methods and classes, see their per-class scores (and predictions).
+"""Arena explorer: any two methods of any stored run, compared seed by seed on any metric.
 
-Built on :func:`freqfusion_edu.viz.arena.plot_class_scores` and
-:func:`freqfusion_edu.viz.segmentation.plot_prediction_rows`; unit-tested by setting values.
+The chapter's tables show the comparisons it chose; this explorer shows every other one (all
+pairs of methods, mIoU, boundary IoU or one class's IoU / boundary IoU, in each result file)
+the way the book's one statistic reads them: each seed's two values, their differences, the
+mean difference and its t interval (:func:`freqfusion_edu.metrics.paired_comparison`). Built on
+:func:`freqfusion_edu.viz.arena.plot_paired`; unit-tested by setting values.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 import ipywidgets as widgets
-import torch
 
-from ..arena.results import per_class_summary
-from ..viz.arena import plot_class_scores
-from ..viz.segmentation import plot_prediction_rows
+from ..metrics import paired_comparison
+from ..viz.arena import plot_paired
 from ._common import figure_png, show_png
 
 __all__ = ["ArenaExplorer", "arena_explorer"]
 
-_METRICS = {"IoU": "iou_per_class", "boundary IoU": "biou_per_class"}
+
+def _metric_options(class_names: Sequence[str]) -> dict:
+    """Label -> (row key, class index or None)."""
+    opts = {"boundary IoU": ("boundary_iou", None), "mIoU": ("miou", None)}
+    for i, c in enumerate(class_names):
+        opts[f"IoU of {c}"] = ("iou_per_class", i)
+    for i, c in enumerate(class_names):
+        opts[f"boundary IoU of {c}"] = ("biou_per_class", i)
+    return opts
 
 
 class ArenaExplorer(widgets.VBox):
-    """Controls ``methods`` and ``classes`` (SelectMultiple), ``metric`` (IoU / boundary IoU) and,
-    when predictions are given, ``image_index``.
+    """Controls ``result`` (which result file, when several are given), ``method_a``,
+    ``method_b`` and ``metric``.
 
-    The bar chart (per-class mean ± spread over seeds, from ``rows``) is the PNG in ``scores``;
-    ``last_table`` holds the numbers drawn, ``{method: {class: (mean, spread)}}``. With
-    ``samples`` and ``predictions``, ``predictions_image`` shows the chosen methods' predictions
-    on one validation scene, the first chosen class highlighted; ``last_rows`` holds what was drawn.
+    The PNG in ``figure`` shows each seed's values of the two methods and their paired
+    differences with the mean and its 95% t interval; ``info`` says it in words.
+    ``last_comparison`` holds the :class:`~freqfusion_edu.metrics.PairedComparison` drawn (``None``
+    when fewer than two seeds have a value for both) and ``last_values`` the ``({seed: a},
+    {seed: b})`` it was computed from.
     """
 
-    def __init__(self, rows: Sequence[dict], class_names: Sequence[str],
-                 methods: Sequence[str] | None = None, classes: Sequence[str] | None = None,
-                 samples: Sequence | None = None, predictions: Mapping[str, torch.Tensor] | None = None):
-        if not rows:
-            raise ValueError("rows must hold at least one arena result row")
-        self._rows, self._names = list(rows), list(class_names)
-        available = list(dict.fromkeys(r["method"] for r in self._rows))
-        methods = list(methods) if methods is not None else available[:3]
-        classes = list(classes) if classes is not None else self._names
-        for m in methods:
+    def __init__(self, results, class_names: Sequence[str], method_a: str = "freqfusion",
+                 method_b: str = "bilinear", metric: str = "boundary IoU"):
+        if isinstance(results, Mapping):
+            self._results = {str(k): list(v) for k, v in results.items()}
+        else:
+            self._results = {"results": list(results)}
+        if not self._results or any(not rows for rows in self._results.values()):
+            raise ValueError("results must hold at least one arena result row per result file")
+        self._names = list(class_names)
+        self._metrics = _metric_options(self._names)
+        if metric not in self._metrics:
+            raise ValueError(f"metric {metric!r} is unknown; choose from {list(self._metrics)[:4]} ...")
+        first = next(iter(self._results))
+        available = self._methods(first)
+        for name, m in (("method_a", method_a), ("method_b", method_b)):
             if m not in available:
-                raise ValueError(f"method {m!r} has no rows; choose from {available}")
-        for c in classes:
-            if c not in self._names:
-                raise ValueError(f"class {c!r} is unknown; choose from {self._names}")
-        if (samples is None) != (predictions is None):
-            raise ValueError("pass samples and predictions together (or neither)")
-        self._samples, self._preds = samples, dict(predictions or {})
-        for m, p in self._preds.items():
-            if samples is not None and p.shape[0] != len(samples):
-                raise ValueError(f"predictions[{m!r}] holds {p.shape[0]} maps for {len(samples)} samples")
-        self.methods = widgets.SelectMultiple(options=available, value=tuple(methods),
-                                              description="methods", rows=min(11, len(available)))
-        self.classes = widgets.SelectMultiple(options=self._names, value=tuple(classes),
-                                              description="classes", rows=min(9, len(self._names)))
-        self.metric = widgets.Dropdown(options=list(_METRICS), value="IoU", description="metric")
+                raise ValueError(f"{name} {m!r} has no rows in {first!r}; choose from {available}")
+        self.result = widgets.Dropdown(options=list(self._results), value=first, description="result")
+        self.method_a = widgets.Dropdown(options=available, value=method_a, description="method a")
+        self.method_b = widgets.Dropdown(options=available, value=method_b, description="minus b")
+        self.metric = widgets.Dropdown(options=list(self._metrics), value=metric, description="metric")
         self.info = widgets.HTML()
-        self.scores = widgets.Image(format="png")
-        self.last_table: dict = {}
-        self.last_rows: list = []
-        controls = [self.methods, self.classes, self.metric]
-        children = [widgets.HBox(controls), self.info, self.scores]
-        self.image_index = None
-        self.predictions_image = None
-        if samples is not None:
-            self.image_index = widgets.Dropdown(options=list(range(len(samples))), value=0,
-                                                description="scene")
-            self.predictions_image = widgets.Image(format="png")
-            controls.append(self.image_index)
-            children += [self.image_index, self.predictions_image]
-        for w in controls:
+        self.figure = widgets.Image(format="png")
+        self.last_comparison = None
+        self.last_values: tuple = ({}, {})
+        self._busy = False
+        self.result.observe(self._on_result, names="value")
+        for w in (self.method_a, self.method_b, self.metric):
             w.observe(lambda _change: self.redraw(), names="value")
-        super().__init__(children)
+        controls = [self.method_a, self.method_b, self.metric]
+        if len(self._results) > 1:
+            controls.insert(0, self.result)
+        super().__init__([widgets.HBox(controls[:2]), widgets.HBox(controls[2:]), self.info, self.figure])
         self.redraw()
 
+    def _methods(self, key: str) -> list:
+        return list(dict.fromkeys(r["method"] for r in self._results[key]))
+
+    def _on_result(self, _change) -> None:
+        # keep the chosen methods where the new file has them; redraw once, not per option change
+        self._busy = True
+        try:
+            available = self._methods(self.result.value)
+            a, b = self.method_a.value, self.method_b.value
+            self.method_a.options, self.method_b.options = available, available
+            self.method_a.value = a if a in available else available[-1]
+            self.method_b.value = b if b in available else available[0]
+        finally:
+            self._busy = False
+        self.redraw()
+
+    def _values(self, method: str) -> dict:
+        key, index = self._metrics[self.metric.value]
+        out = {}
+        for r in self._results[self.result.value]:
+            if r["method"] != method:
+                continue
+            v = r.get(key)
+            if index is not None:
+                v = v[index] if v is not None else None
+            if v is not None:
+                out[r["seed"]] = float(v)
+        return out
+
     def redraw(self) -> None:
-        methods, classes = list(self.methods.value), list(self.classes.value)
-        if not methods or not classes:
-            self.info.value = "<i>choose at least one method and one class</i>"
+        if self._busy:
             return
-        table = per_class_summary(self._rows, self._names, _METRICS[self.metric.value])
-        self.last_table = {m: {c: table[m][c] for c in classes} for m in methods}
-        n = sum(r["method"] == methods[0] for r in self._rows)
-        self.info.value = (f"{self.metric.value} per class, mean ± spread over {n} seed(s) "
-                           f"of {methods[0]}" + (" and the others" if len(methods) > 1 else ""))
-        fig = plot_class_scores(self.last_table, methods, classes, f"{self.metric.value} (%)")
-        show_png(self.scores, figure_png(fig, dpi=72))
-        if self._samples is not None:
-            shown = [m for m in methods if m in self._preds]
-            if not shown:
-                self.predictions_image.value = b""
-                self.last_rows = []
-                return
-            i = self.image_index.value
-            image, label = self._samples[i]
-            self.last_rows = [(image, label, {m: self._preds[m][i] for m in shown})]
-            fig = plot_prediction_rows(self.last_rows, self._names,
-                                       highlight=self._names.index(classes[0]),
-                                       titles=[f"scene {i}, class {classes[0]!r}"])
-            show_png(self.predictions_image, figure_png(fig, dpi=64))
+        a, b, label = self.method_a.value, self.method_b.value, self.metric.value
+        if a == b:
+            self.last_comparison, self.last_values = None, ({}, {})
+            self.info.value = "<i>choose two different methods</i>"
+            return
+        va, vb = self._values(a), self._values(b)
+        va = {k: v for k, v in va.items() if k in vb}
+        vb = {k: vb[k] for k in va}
+        self.last_values = (va, vb)
+        if len(va) < 2:
+            self.last_comparison = None
+            self.info.value = (f"<i>{label}: {len(va)} seed(s) with a value for both {a} and {b}; "
+                               "a paired comparison needs at least 2 (a class absent from the "
+                               "validation scenes has no IoU)</i>")
+            return
+        c = paired_comparison(va, vb)
+        self.last_comparison = c
+        self.info.value = (f"{label}, {a} minus {b}, paired by seed in {self.result.value}: "
+                           f"<b>{c}</b> -> {c.verdict} at {c.n} seeds")
+        show_png(self.figure, figure_png(plot_paired(va, vb, c, a, b, f"{label} (%)"), dpi=72))
 
 
-def arena_explorer(rows, class_names, methods=None, classes=None, samples=None,
-                   predictions=None) -> ArenaExplorer:
+def arena_explorer(results, class_names, method_a="freqfusion", method_b="bilinear",
+                   metric="boundary IoU") -> ArenaExplorer:
     """Build an :class:`ArenaExplorer` (see there)."""
-    return ArenaExplorer(rows, class_names, methods, classes, samples, predictions)
+    return ArenaExplorer(results, class_names, method_a, method_b, metric)

@@ -60,9 +60,41 @@ def test_class_scores_bars_and_checks():
         plot_class_scores(table, ["bilinear"], ["tree"])
 
 
-def test_family_colours():
-    assert method_color("freqfusion") == method_color("ff-alpf") != method_color("bilinear")
-    assert method_color("bilinear+conv") != method_color("carafe")
+def test_one_colour_per_method():
+    from freqfusion_edu.arena.methods import METHODS
+    from freqfusion_edu.viz.arena import METHOD_COLORS
+
+    colours = [method_color(m) for m in METHODS]
+    assert len(set(colours)) == len(colours) == len(METHODS)   # every method its own colour
+    assert set(METHODS) <= set(METHOD_COLORS)
+    assert method_color("not-a-method") == "#000000"
+
+
+def test_class_scores_use_the_method_colours_whatever_the_count():
+    from matplotlib.colors import to_hex
+
+    table = per_class_summary(_rows(), ["sky", "pole", "car"])
+    methods = ["bilinear", "bilinear+conv", "freqfusion", "nearest"]
+    fig = plot_class_scores(table, methods, ["sky"])
+    colours = [to_hex(p.get_facecolor(), keep_alpha=False) for p in fig.axes[0].patches]
+    assert colours == [method_color(m) for m in methods]
+
+
+def test_paired_plot_draws_the_differences_and_the_interval():
+    from freqfusion_edu.metrics import paired_comparison
+    from freqfusion_edu.viz.arena import plot_paired
+
+    a, b = {0: 53.0, 1: 54.5, 2: 49.0}, {0: 50.0, 1: 50.0, 2: 50.0}
+    c = paired_comparison(a, b)
+    fig = plot_paired(a, b, c, "freqfusion", "bilinear", "bIoU (%)")
+    left, right = fig.axes
+    dots = right.collections[0].get_offsets()
+    assert sorted(dots[:, 0].tolist()) == [-1.0, 3.0, 4.5]
+    assert str(c) in right.get_title() and c.verdict in right.get_title()
+    bar = [l for l in right.lines if len(l.get_xdata()) == 1]
+    assert bar and bar[0].get_xdata()[0] == pytest.approx(c.mean)
+    with pytest.raises(ValueError, match="comparison holds 3 pairs but the values share 2 seeds"):
+        plot_paired({0: 1.0, 1: 2.0}, {0: 1.0, 1: 1.0}, c, "a", "b")
 
 
 def test_label_offsets_separate_nearby_points_only():

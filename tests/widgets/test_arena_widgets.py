@@ -1,71 +1,66 @@
-"""Arena explorer: setting methods, classes, metric and scene changes the numbers and the drawing."""
+"""Arena explorer: choosing the result file, the two methods and the metric changes the paired
+comparison (checked against metrics.paired_comparison) and the drawing."""
 import pytest
-import torch
 
+from freqfusion_edu.metrics import paired_comparison
 from freqfusion_edu.widgets.arena import arena_explorer
 
 NAMES = ["sky", "pole", "car"]
 
 
-def _rows():
+def _rows(offset=0.0, methods=("bilinear", "freqfusion", "carafe")):
+    base = {"bilinear": 50.0, "freqfusion": 53.0, "carafe": 55.0}
     out = []
-    for m, base in (("bilinear", 50.0), ("freqfusion", 60.0), ("carafe", 55.0)):
-        for s in range(2):
-            out.append({"method": m, "seed": s, "iou_per_class": [base + s, base / 2 + s, None],
-                        "biou_per_class": [base / 4 + s, base / 8, None]})
+    for m in methods:
+        for s, jitter in enumerate((0.0, 1.5, -1.0)):
+            v = base[m] + offset + jitter * (m == "freqfusion")
+            out.append({"method": m, "seed": s, "miou": v + 10, "boundary_iou": v,
+                        "iou_per_class": [v, v / 2 + s, None], "biou_per_class": [v / 4 + s, None, None]})
     return out
 
 
-def _samples():
-    g = torch.Generator().manual_seed(0)
-    samples = [(torch.rand(3, 16, 16, generator=g), torch.randint(0, 3, (16, 16), generator=g))
-               for _ in range(2)]
-    preds = {m: torch.randint(0, 3, (2, 16, 16), generator=g) for m in ("bilinear", "freqfusion")}
-    return samples, preds
-
-
-def test_methods_classes_and_metric_drive_the_table_and_picture():
-    w = arena_explorer(_rows(), NAMES, methods=["bilinear"], classes=["sky"])
-    assert w.last_table == {"bilinear": {"sky": (50.5, pytest.approx(0.7071, abs=1e-4))}}
-    png0 = w.scores.value
-    assert png0[:4] == b"\x89PNG"
-    w.methods.value = ("bilinear", "freqfusion")
-    assert set(w.last_table) == {"bilinear", "freqfusion"}
-    assert w.last_table["freqfusion"]["sky"][0] == 60.5
-    w.classes.value = ("pole",)
-    assert w.last_table["freqfusion"] == {"pole": (30.5, pytest.approx(0.7071, abs=1e-4))}
-    w.metric.value = "boundary IoU"
-    assert w.last_table["freqfusion"]["pole"] == (7.5, 0.0)
-    assert w.scores.value != png0
-    assert "boundary IoU per class" in w.info.value and "2 seed(s)" in w.info.value
-
-
-def test_empty_choice_says_so():
+def test_the_comparison_is_paired_comparison_of_the_chosen_rows():
     w = arena_explorer(_rows(), NAMES)
-    w.classes.value = ()
-    assert "choose at least one" in w.info.value
+    c = w.last_comparison
+    ref = paired_comparison([53.0, 54.5, 52.0], [50.0, 50.0, 50.0])
+    assert (c.mean, c.low, c.high, c.n, c.ahead) == (ref.mean, ref.low, ref.high, 3, 3)
+    assert str(ref) in w.info.value and "freqfusion minus bilinear" in w.info.value
+    assert w.figure.value[:4] == b"\x89PNG"
+    png0 = w.figure.value
+    w.method_b.value = "carafe"
+    assert w.last_comparison.mean == pytest.approx(53.1666667 - 55.0) and w.last_comparison.ahead == 0
+    assert w.figure.value != png0
+    w.metric.value = "IoU of pole"
+    va, vb = w.last_values
+    assert va == {0: 26.5, 1: 28.25, 2: 28.0} and vb == {0: 27.5, 1: 28.5, 2: 29.5}
 
 
-def test_predictions_follow_the_scene_and_the_methods():
-    samples, preds = _samples()
-    w = arena_explorer(_rows(), NAMES, methods=["bilinear", "carafe"], classes=["pole"],
-                       samples=samples, predictions=preds)
-    image, label, shown = w.last_rows[0]
-    assert list(shown) == ["bilinear"]  # carafe has scores but no live predictions
-    assert torch.equal(shown["bilinear"], preds["bilinear"][0]) and torch.equal(label, samples[0][1])
-    png0 = w.predictions_image.value
-    w.image_index.value = 1
-    assert torch.equal(w.last_rows[0][2]["bilinear"], preds["bilinear"][1])
-    assert w.predictions_image.value != png0
-    w.methods.value = ("carafe",)
-    assert w.last_rows == []
+def test_a_class_without_values_and_equal_methods_say_so():
+    w = arena_explorer(_rows(), NAMES)
+    w.metric.value = "IoU of car"               # absent class: None in every row
+    assert w.last_comparison is None and "0 seed(s) with a value" in w.info.value
+    w.metric.value = "boundary IoU"
+    w.method_b.value = "freqfusion"
+    assert w.last_comparison is None and "two different methods" in w.info.value
+
+
+def test_result_files_switch_and_keep_the_methods_they_have():
+    w = arena_explorer({"300 steps": _rows(), "600 steps": _rows(5.0, ("bilinear", "freqfusion"))}, NAMES,
+                       method_a="carafe", method_b="bilinear")
+    assert w.last_comparison.mean == pytest.approx(5.0)
+    w.result.value = "600 steps"
+    assert list(w.method_a.options) == ["bilinear", "freqfusion"]
+    assert (w.method_a.value, w.method_b.value) == ("freqfusion", "bilinear")
+    assert "in 600 steps" in w.info.value
+    assert w.last_values[0] == {0: 58.0, 1: 59.5, 2: 57.0}
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(methods=["bilinar"]), "method 'bilinar' has no rows"),
-    (dict(classes=["tree"]), "class 'tree' is unknown"),
-    (dict(samples=[]), "pass samples and predictions together"),
+    (dict(method_a="bilinar"), "method_a 'bilinar' has no rows"),
+    (dict(metric="IoU of tree"), "metric 'IoU of tree' is unknown"),
 ])
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         arena_explorer(_rows(), NAMES, **kwargs)
+    with pytest.raises(ValueError, match="at least one arena result row"):
+        arena_explorer([], NAMES)
