@@ -41,7 +41,7 @@ from ..errors import MissingDependencyError, RunLogError
 
 __all__ = ["TENSORBOARD_DIR", "TURN_ON_TENSORBOARD", "PERCENT_KEYS", "tensorboard_available", "open_command",
            "TensorBoardLog", "class_palette", "prediction_panel", "tag_name", "eval_scalars",
-           "train_scalars", "read_event_scalars", "RunLog", "load_run", "config_differences",
+           "train_scalars", "read_event_scalars", "read_event_images", "RunLog", "load_run", "config_differences",
            "COMPARE_IGNORES", "COMPARE_METRICS", "RunComparison", "compare_runs"]
 
 TENSORBOARD_DIR = "tensorboard"
@@ -241,6 +241,34 @@ def read_event_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
     acc.Reload()
     return {tag: [(int(e.step), float(e.value)) for e in acc.Scalars(tag)]
             for tag in acc.Tags()["scalars"]}
+
+
+def read_event_images(log_dir) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """Every picture in the TensorBoard event files of ``log_dir``: tag -> ``[(step, uint8 HWC)]``.
+
+    Raises:
+        MissingDependencyError: ``tensorboard`` is not installed.
+        RunLogError: ``log_dir`` holds no event file.
+    """
+    import io
+
+    from PIL import Image
+
+    if not tensorboard_available():
+        raise MissingDependencyError(f"reading TensorBoard logs needs the tensorboard package: "
+                                     f"{TURN_ON_TENSORBOARD}")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log_dir = Path(log_dir)
+    if not any(log_dir.glob("events.out.tfevents.*")):
+        raise RunLogError(f"{str(log_dir)!r} holds no TensorBoard event file "
+                          f"(events.out.tfevents.*)")
+    acc = EventAccumulator(str(log_dir), size_guidance={"images": 0})
+    acc.Reload()
+    return {tag: [(int(e.step), np.asarray(Image.open(io.BytesIO(e.encoded_image_string))
+                                           .convert("RGB")))
+                  for e in acc.Images(tag)]
+            for tag in acc.Tags()["images"]}
 
 
 # --------------------------------------------------------------------------------- reading
