@@ -16,6 +16,10 @@ Steps, for each assignment ``A`` under ``classroom/source/``:
    student version must contain ``raise NotImplementedError()`` and no solution or hidden test.
 3. The generated student version must equal the committed ``classroom/release/A/A.ipynb``
    (nbgrader's volatile metadata ignored): the student versions are never edited by hand.
+4. Tasks are independent: for each task but the last, a copy of the source whose solution for
+   that task is blanked (``raise NotImplementedError()``, as in the student version) must fail
+   that task's test cells and no other (a later task is graded with the reference for what an
+   earlier one built, ``checks.using_references``).
 
 ``nbgrader validate`` on the command line prints its verdict and exits 0 either way; here the
 verdict is read from the validator's result and any failure exits 1.
@@ -82,6 +86,60 @@ def validate(path: Path, invert: bool) -> list[str]:
         for cell in res.get("failed", []):
             problems.append("this cell FAILS on the solution:\n" + _indent(cell["source"]) +
                             "\n  error:\n" + _indent(_strip_ansi(cell["raw_error"])[-3000:]))
+    return problems
+
+
+_SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*", re.S | re.M)
+
+
+def _nbgrader(cell: dict) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def tasks(nb: dict) -> list[tuple[int, list[str]]]:
+    """``[(solution cell index, [grade_id of the test cells up to the next solution]), ...]``."""
+    out: list[tuple[int, list[str]]] = []
+    for i, c in enumerate(nb["cells"]):
+        if _nbgrader(c).get("solution"):
+            out.append((i, []))
+        elif _nbgrader(c).get("grade") and out:
+            out[-1][1].append(_nbgrader(c)["grade_id"])
+    return out
+
+
+def blank_solution(nb: dict, index: int) -> dict:
+    """A copy of ``nb`` whose cell ``index`` has every solution region replaced by the stub a
+    student sees (``raise NotImplementedError()``, indented as the region was)."""
+    nb = json.loads(json.dumps(nb))
+    cell = nb["cells"][index]
+    src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    cell["source"] = _SOLUTION.sub(lambda m: f"{m.group(1)}raise NotImplementedError()", src)
+    return nb
+
+
+def independence_problems(source: Path, workdir: Path, only=None) -> list[str]:
+    """Blank each task's solution but the last in turn (or the tasks numbered in ``only``,
+    from 1): only that task's tests may fail."""
+    nb = json.loads(source.read_text())
+    problems = []
+    for n, (index, own) in enumerate(tasks(nb)[:-1], start=1):
+        if only is not None and n not in only:
+            continue
+        path = workdir / f"{source.stem}_task{n}_blank.ipynb"
+        path.write_text(json.dumps(blank_solution(nb, index)))
+        v = _validator(invert=False)
+        v.validate_all = False                      # only the graded cells count here
+        by_source = {"".join(c["source"]).strip(): _nbgrader(c).get("grade_id")
+                     for c in nb["cells"] if _nbgrader(c).get("grade")}
+        failed = [by_source.get(c["source"], c["source"][:60])
+                  for c in v.validate(str(path)).get("failed", [])]
+        if not set(own) <= set(failed):
+            problems.append(f"with task {n}'s solution blanked, its tests {own} did not all fail "
+                            f"(failed: {failed})")
+        others = [g for g in failed if g not in own]
+        if others:
+            problems.append(f"with task {n}'s solution blanked, later tests fail too: {others}; "
+                            "test them inside `with checks.using_references(globals(), ...)`")
     return problems
 
 
@@ -168,6 +226,8 @@ def main(argv=None) -> int:
     ap.add_argument("names", nargs="*", help="assignments to check (default: all)")
     ap.add_argument("--no-regen-diff", action="store_true",
                     help="do not compare with the committed classroom/release/")
+    ap.add_argument("--no-independence", action="store_true",
+                    help="skip step 4 (one validator run per task but the last)")
     args = ap.parse_args(argv)
     names = args.names or assignments()
     unknown = sorted(set(names) - set(assignments()))
@@ -192,8 +252,11 @@ def main(argv=None) -> int:
             if not args.no_regen_diff:
                 probs += [f"[release] {p}" for p in
                           release_diff(student, HERE / "release" / name / f"{name}.ipynb")]
+            if not args.no_independence:
+                probs += [f"[independence] {p}" for p in independence_problems(
+                    HERE / "source" / name / f"{name}.ipynb", course)]
             verdict = "ok" if not probs else f"FAILED ({len(probs)} problem(s))"
-            print(f"{name:<22} source passes, student version fails: {verdict} "
+            print(f"{name:<22} source passes, student version fails, tasks independent: {verdict} "
                   f"[{time.perf_counter() - t0:.0f} s]", flush=True)
             if probs:
                 failures[name] = probs

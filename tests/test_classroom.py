@@ -126,3 +126,145 @@ def test_ci_validate_reports_a_failing_test_cell(ci, tmp_path):
     assert ci.validate(good, invert=False) == []
     problems = ci.validate(good, invert=True)
     assert len(problems) == 1 and "PASSES on the blank student version" in problems[0]
+
+
+# ------------------------------------------------------------------ issue 18: the classroom
+def _defined_and_called(src):
+    """Functions a solution cell defines, and the names it calls."""
+    import ast
+    tree = ast.parse(src)
+    defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    called = {n.func.id for n in ast.walk(tree)
+              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return defined, called
+
+
+def _referenced(src):
+    m = re.match(r"with checks\.using_references\(globals\(\), (.*?)\):", src)
+    return set(re.findall(r'"(\w+)"', m.group(1))) if m else set()
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_a_later_task_is_tested_with_the_reference_for_every_earlier_function(name, ci):
+    """Static half of ci.py's step 4: a task's test cell runs with the reference for every
+    earlier task's function that the task's solution calls, and the references exist."""
+    from freqfusion_edu.checks import REFERENCES
+    nb = json.loads((CLASSROOM / "source" / name / f"{name}.ipynb").read_text())
+    earlier: set[str] = set()
+    for index, tests in ci.tasks(nb):
+        defined, called = _defined_and_called("".join(nb["cells"][index]["source"]))
+        needed = (called & earlier) - defined
+        for cell in nb["cells"]:
+            if nbg(nbformat.from_dict(cell)).get("grade_id") in tests:
+                src = "".join(cell["source"])
+                assert needed <= _referenced(src), (name, tests, needed, src[:120])
+                assert _referenced(src) <= set(REFERENCES)
+        earlier |= defined
+
+
+def test_ci_blank_solution_and_tasks():
+    spec = importlib.util.spec_from_file_location("classroom_ci", CLASSROOM / "ci.py")
+    ci = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ci)
+    nb = json.loads((CLASSROOM / "source" / "carafe_by_hand" / "carafe_by_hand.ipynb").read_text())
+    assert [t for _, t in ci.tasks(nb)] == [["test_windows"], ["test_carafe_s1"], ["test_my_carafe"]]
+    first = ci.tasks(nb)[0][0]
+    blank = "".join(ci.blank_solution(nb, first)["cells"][first]["source"])
+    assert "### BEGIN SOLUTION" not in blank and "F.unfold" not in blank
+    assert "    raise NotImplementedError()" in blank and blank.startswith("def windows(x, k):")
+    assert ci.blank_solution(nb, first)["cells"][first + 4] == nb["cells"][first + 4]
+
+
+def _without_references(nb):
+    """The source as it was before issue 18: test cells call the student's earlier functions."""
+    nb = json.loads(json.dumps(nb))
+    for c in nb["cells"]:
+        src = "".join(c["source"])
+        if src.startswith("with checks.using_references("):
+            body = src.split("\n")[1:]
+            c["source"] = "\n".join(line[4:] for line in body)
+    return nb
+
+
+def test_ci_independence_step_catches_a_test_that_calls_the_students_earlier_function(ci, tmp_path):
+    # one validator run: blanking task 1 of the un-referenced copy fails tasks 2 and 3 too
+    nb = json.loads((CLASSROOM / "source" / "carafe_by_hand" / "carafe_by_hand.ipynb").read_text())
+    path = tmp_path / "carafe_by_hand.ipynb"
+    path.write_text(json.dumps(_without_references(nb)))
+    problems = ci.independence_problems(path, tmp_path, only=[1])
+    assert len(problems) == 1 and "later tests fail too" in problems[0]
+    assert "test_carafe_s1" in problems[0] and "test_my_carafe" in problems[0]
+
+
+SHIFTED_WINDOWS = '''def windows(x, k):
+    """(N, C, H, W) -> (N, C, k*k, H, W): the zero-padded k x k window of every pixel."""
+    n, c, h, w = x.shape
+    r = k // 2
+    xp = F.pad(x, (r + 1, r - 1, r, r))       # one pixel too much on the left
+    return F.unfold(xp, k).view(n, c, k * k, h, w)
+'''
+
+
+def _nbgrader_cli(course, *args):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, FREQFUSION_EDU_MODE="fast")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=course,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_autograde_scores_later_tasks_despite_a_shifted_windows(tmp_path):
+    """The whole cycle on one submission (issue 18 item 6): task 1's windows shifted by one
+    pixel, tasks 2-3 right. Autograde gives tasks 2-3 their points (6 of 8) and prints no
+    SAWarning; the autograded test cell carries the shift hint; the feedback shows the hidden
+    tests (as the guide warns); `nbgrader validate` shows the hint whole."""
+    import shutil
+    name = "carafe_by_hand"
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(CLASSROOM / "nbgrader_config.py", course)
+    shutil.copytree(CLASSROOM / "source" / name, course / "source" / name)
+    r = _nbgrader_cli(course, "generate_assignment", name, "--force")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert _nbgrader_cli(course, "db", "student", "add", "alice").returncode == 0
+    # the student's copy: the released notebook with the solutions filled in, task 1 shifted
+    student = load("release", name)
+    solutions = {nbg(c)["grade_id"]: c.source for c in load("source", name).cells
+                 if nbg(c).get("solution")}
+    for c in student.cells:
+        if nbg(c).get("solution"):
+            c.source = SHIFTED_WINDOWS if nbg(c)["grade_id"] == "windows" else \
+                re.sub(r" *### (BEGIN|END) SOLUTION\n", "", solutions[nbg(c)["grade_id"]])
+    sub = course / "submitted" / "alice" / name
+    sub.mkdir(parents=True)
+    nbformat.write(student, sub / f"{name}.ipynb")
+
+    r = _nbgrader_cli(course, "autograde", name)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "SAWarning" not in r.stdout + r.stderr        # silenced by nbgrader_config.py
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        grades = {g.name: g.score for nb in gb.find_submission(name, "alice").notebooks
+                  for g in nb.grades}
+    assert grades == {"test_windows": 0.0, "test_carafe_s1": 3.0, "test_my_carafe": 3.0}
+
+    graded = nbformat.read(course / "autograded" / "alice" / name / f"{name}.ipynb", 4)
+    cell = next(c for c in graded.cells if nbg(c).get("grade_id") == "test_windows")
+    error = " ".join("\n".join(o.get("evalue", "") for o in cell.outputs).split())
+    assert "your windows are shifted by one pixel" in error
+    assert "reads the pixel left of it, not (i, j) itself" in error
+
+    r = _nbgrader_cli(course, "generate_feedback", name)
+    assert r.returncode == 0, r.stderr[-2000:]
+    page = (course / "feedback" / "alice" / name / f"{name}.html").read_text()
+    assert "BEGIN HIDDEN TESTS" in page                    # the guide's warning is true
+
+    r = _nbgrader_cli(course, "validate", str(sub / f"{name}.ipynb"))
+    out = r.stdout
+    assert "VALIDATION FAILED ON 1 CELL(S)" in " ".join(out.split())
+    error_lines = out[out.index("The error was:"):].splitlines()
+    hint = [line for line in error_lines if "shifted by one pixel" in line
+            or "reads the pixel left of it" in line or "F.pad(x, (r, r, r, r))" in line]
+    assert len(hint) == 3 and not any(line.endswith("...") for line in hint), hint
