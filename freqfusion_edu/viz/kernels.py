@@ -345,7 +345,8 @@ def plot_response_profiles(kernels, size: int = 64, title: str | None = None, ax
 
 
 def plot_pixel_kernel(background, kernel: torch.Tensor, row: int, col: int, scale: int = 1,
-                      output=None, size: int = 64, title: str | None = None):
+                      output=None, size: int = 64, title: str | None = None,
+                      background_name: str = "guide"):
     r"""One pixel's CARAFE kernel: where it sits, its taps, its response and its radial gain.
 
     Args:
@@ -357,6 +358,8 @@ def plot_pixel_kernel(background, kernel: torch.Tensor, row: int, col: int, scal
             = ``k * scale`` output pixels, centred on the parent pixel.
         output: optional filtered/upsampled map at output resolution, drawn beside.
         size: DFT grid side. title: figure title.
+        background_name: what ``background`` is, for its panel's title (``"guide"``,
+            ``"image"``...): the panel must say what it shows.
 
     Returns:
         a Figure with 4 panels (5 with ``output``).
@@ -369,7 +372,7 @@ def plot_pixel_kernel(background, kernel: torch.Tensor, row: int, col: int, scal
     ks = k.shape[0]
     panels = 4 + (output is not None)
     fig, axes = plt.subplots(1, panels, figsize=(3.0 * panels, 2.8))
-    maps = [(bg, "guide")] + ([(_as_map(output, "output"), "output")] if output is not None else [])
+    maps = [(bg, str(background_name))] + ([(_as_map(output, "output"), "output")] if output is not None else [])
     y0 = (row // scale - ks // 2) * scale - 0.5
     x0 = (col // scale - ks // 2) * scale - 0.5
     for ax, (m, lab) in zip(axes, maps):

@@ -2,8 +2,9 @@
 
 * :func:`lowpass_explorer`: kernel size, Hamming window and a pixel picker that shows that pixel's
   CARAFE kernel, its frequency response and the upsampled map.
-* :func:`temperature_explorer`: the softmax temperature of a (trained) ALPF generator's own
-  logits, with the same pixel view, the upsampled map and its error against a target.
+* :func:`kernel_pixel_explorer`: any pixel of a map upsampled with given per-pixel kernels (e.g.
+  a trained ALPF's ``mask_lr`` and a fresh module's), its kernel, response and error there, one
+  kernel set or another at the same pixel.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from ..functional.frequency import kernel_response
 from ..functional.kernels import hamming2d, kernel_normalizer
 from ..viz.kernels import guided_kernel_logits, kernel_at, plot_pixel_kernel
 
-__all__ = ["lowpass_explorer", "LowpassExplorer", "temperature_explorer", "TemperatureExplorer"]
+__all__ = ["lowpass_explorer", "LowpassExplorer", "kernel_pixel_explorer", "KernelPixelExplorer"]
 
 
 
@@ -144,59 +145,54 @@ def lowpass_explorer(lr_feature: torch.Tensor, guide_hr: torch.Tensor,
                            temperature=temperature, channel=channel, row=row, col=col)
 
 
-class TemperatureExplorer(widgets.VBox):
-    r"""Controls: ``temperature`` (a log slider, :math:`T`), ``row`` and ``col`` (IntSliders, the
-    output pixel). The drawing is the PNG in ``image``; ``info`` gives the numbers.
+class KernelPixelExplorer(widgets.VBox):
+    r"""Controls: ``kernel_set`` (ToggleButtons over the given kernel sets), ``row`` and ``col``
+    (IntSliders, the output pixel). The drawing is the PNG in ``image``; ``info`` gives the
+    numbers.
 
-    The kernels are :math:`\mathrm{KN}(L / T)`: the given logits divided by ``T``, softmax over
-    the taps, times the window and renormalized (``T = 1`` reproduces the module's own kernels).
-    After every change: ``kernels`` :math:`(1, k^2, H, W)`, ``kernel`` the picked pixel's
-    :math:`(k, k)` kernel, ``response`` its centred magnitude response, ``upsampled`` the CARAFE
-    output :math:`(1, C, H, W)`, and ``mse`` / ``mse_region`` its mean squared error against the
-    target over all pixels / the region (``None`` without a target / region)."""
+    After every change: ``kernels`` is the chosen set :math:`(1, k^2, H, W)`, ``kernel`` the
+    picked pixel's :math:`(k, k)` kernel, ``response`` its centred magnitude response,
+    ``upsampled`` the CARAFE output of the chosen set :math:`(1, C, H, W)`, and
+    ``pixel_errors`` maps every set's name to its squared error at the pixel (mean over
+    channels; empty without a target)."""
 
-    def __init__(self, lr_feature, logits, window=None, target=None, region=None,
-                 background=None, channel=0, row=None, col=None, temperature=1.0,
-                 log10_range=(-1.5, 1.0), response_size=64, region_name="region"):
+    def __init__(self, lr_feature, kernels, target=None, background=None,
+                 background_name="image", channel=0, row=None, col=None, response_size=64):
         check_tensor(lr_feature, "lr_feature", 4, "(1, C, h, w)")
-        check_tensor(logits, "logits", 4, "(1, k*k, H, W)")
-        if lr_feature.shape[0] != 1 or logits.shape[0] != 1:
-            raise ValueError(f"lr_feature and logits must hold one image (batch 1), got "
-                             f"{shape_str(lr_feature)} and {shape_str(logits)}")
-        k = int(round(logits.shape[1] ** 0.5))
-        if k * k != logits.shape[1] or k % 2 == 0:
-            raise ValueError(f"logits must have k*k channels for an odd k, got {shape_str(logits)}")
+        if lr_feature.shape[0] != 1:
+            raise ValueError(f"lr_feature must hold one image (batch 1), got {shape_str(lr_feature)}")
+        if not isinstance(kernels, dict) or not kernels:
+            raise ValueError(f"kernels must be a non-empty dict name -> (1, k*k, H, W) kernels, got "
+                             f"{type(kernels).__name__}")
+        shapes = {tuple(v.shape) if isinstance(v, torch.Tensor) else None for v in kernels.values()}
+        first = next(iter(kernels.values()))
+        if len(shapes) != 1 or None in shapes or first.dim() != 4 or first.shape[0] != 1:
+            raise ValueError(f"kernels must all be (1, k*k, H, W) tensors of one shape, got "
+                             f"{ {n: (shape_str(v) if isinstance(v, torch.Tensor) else type(v).__name__) for n, v in kernels.items()} }")
+        k = int(round(first.shape[1] ** 0.5))
+        if k * k != first.shape[1] or k % 2 == 0:
+            raise ValueError(f"kernels must have k*k channels for an odd k, got {shape_str(first)}")
         h, w = lr_feature.shape[-2:]
-        H, W = logits.shape[-2:]
+        H, W = first.shape[-2:]
         self.scale = H // h
         if self.scale < 1 or (H, W) != (self.scale * h, self.scale * w):
-            raise ValueError(f"logits must be at an integer multiple of lr_feature's size, got "
-                             f"logits {shape_str(logits)} and lr_feature {shape_str(lr_feature)}")
-        if window is not None and tuple(torch.as_tensor(window).shape[-2:]) != (k, k):
-            raise ValueError(f"window must be a ({k}, {k}) window (or None), got shape "
-                             f"{tuple(torch.as_tensor(window).shape)}")
+            raise ValueError(f"kernels must be at an integer multiple of lr_feature's size, got "
+                             f"kernels {shape_str(first)} and lr_feature {shape_str(lr_feature)}")
         out_shape = (1, lr_feature.shape[1], H, W)
         if target is not None and tuple(target.shape) != out_shape:
             raise ValueError(f"target must have the upsampled shape {out_shape}, got "
                              f"{shape_str(target)}")
-        if region is not None and tuple(region.shape) != (1, H, W):
-            raise ValueError(f"region must be a bool (1, {H}, {W}) mask, got {shape_str(region)}")
-        lo, hi = log10_range
-        if not lo < 0 < hi:
-            raise ValueError(f"log10_range must contain 0 (T = 1), got {log10_range!r}")
         self.k = k
-        self._lr, self._logits = lr_feature.detach(), logits.detach()
-        self._window = (None if window is None else
-                        torch.as_tensor(window).detach().reshape(1, 1, k, k))
-        self._target = None if target is None else target.detach()
-        self._region = None if region is None else region.detach().bool()
-        self._region_name = str(region_name)
-        self._background = self._logits.new_zeros(1, 1, H, W) if background is None else background
+        self._lr = lr_feature.detach()
+        self._sets = {str(n): v.detach() for n, v in kernels.items()}
+        self._up = {n: carafe(self._lr, v, k, 1, self.scale) for n, v in self._sets.items()}
+        self._err = ({} if target is None else
+                     {n: (u - target.detach()).pow(2).mean(1)[0] for n, u in self._up.items()})
+        self._background = self._lr.new_zeros(1, 1, H, W) if background is None else background
+        self._background_name = str(background_name)
         self._channel, self._size = channel, response_size
 
-        self.temperature = widgets.FloatLogSlider(value=temperature, base=10, min=lo, max=hi,
-                                                  step=0.1, description="temperature T",
-                                                  readout_format=".3g", continuous_update=False)
+        self.kernel_set = widgets.ToggleButtons(options=list(self._sets), description="kernels")
         self.row = widgets.IntSlider(value=H // 2 if row is None else row, min=0, max=H - 1,
                                      description="row", continuous_update=False)
         self.col = widgets.IntSlider(value=W // 2 if col is None else col, min=0, max=W - 1,
@@ -204,11 +200,10 @@ class TemperatureExplorer(widgets.VBox):
         self.image = widgets.Image(format="png")
         self.info = widgets.HTML()
         self.kernels = self.kernel = self.response = self.upsampled = None
-        self.mse = self.mse_region = None
-        self._computed_for = None
-        for c in (self.temperature, self.row, self.col):
+        self.pixel_errors: dict[str, float] = {}
+        for c in (self.kernel_set, self.row, self.col):
             c.observe(self._on_change, names="value")
-        super().__init__([self.temperature, widgets.HBox([self.row, self.col]), self.info,
+        super().__init__([self.kernel_set, widgets.HBox([self.row, self.col]), self.info,
                           self.image])
         self.redraw()
 
@@ -216,66 +211,51 @@ class TemperatureExplorer(widgets.VBox):
         self.redraw()
 
     def redraw(self) -> None:
-        t, k = float(self.temperature.value), self.k
-        if self._computed_for != t:  # the pixel sliders only re-read the cached kernels
-            self.kernels = kernel_normalizer(self._logits / t, k, self._window)
-            self.upsampled = carafe(self._lr, self.kernels, k, 1, self.scale)
-            if self._target is not None:
-                se = (self.upsampled - self._target).pow(2).mean(1)  # (1, H, W)
-                self.mse = float(se.mean())
-                self.mse_region = float(se[self._region].mean()) if self._region is not None else None
-            self._computed_for = t
+        name, k = self.kernel_set.value, self.k
+        self.kernels, self.upsampled = self._sets[name], self._up[name]
         r, c = self.row.value, self.col.value
         self.kernel = kernel_at(self.kernels, k, r, c)
         self.response = kernel_response(self.kernel, self._size)
-        peaked = float((self.kernels.amax(1) > 0.9).float().mean())
-        err = "" if self.mse is None else f"; MSE {self.mse:.5f}" + (
-            "" if self.mse_region is None else f" ({self._region_name} {self.mse_region:.5f})")
-        self.info.value = (f"T = <b>{t:.3g}</b>, pixel ({r}, {c}): largest tap "
-                           f"{float(self.kernel.max()):.3f}, max |H| = "
-                           f"{float(self.response.max()):.3f}; kernels with a tap above 0.9: "
-                           f"{peaked:.1%}{err}")
+        self.pixel_errors = {n: float(e[r, c]) for n, e in self._err.items()}
+        ty, tx = divmod(int(self.kernel.argmax()), k)
+        err = "" if not self.pixel_errors else "; squared error at this pixel: " + ", ".join(
+            (f"<b>{n} {v:.4f}</b>" if n == name else f"{n} {v:.4f}")
+            for n, v in self.pixel_errors.items())
+        self.info.value = (f"{name}, pixel ({r}, {c}): largest tap {float(self.kernel.max()):.3f} "
+                           f"at (dy, dx) = ({ty - k // 2:+d}, {tx - k // 2:+d}) low-res pixels from "
+                           f"the parent{err}")
         fig = plot_pixel_kernel(self._background, self.kernel, r, c, self.scale,
-                                output=self.upsampled[:, self._channel], size=self._size)
+                                output=self.upsampled[:, self._channel], size=self._size,
+                                background_name=self._background_name)
         show_png(self.image, figure_png(fig, dpi=80))
 
 
-def temperature_explorer(lr_feature: torch.Tensor, logits: torch.Tensor,
-                         window: torch.Tensor | None = None, target: torch.Tensor | None = None,
-                         region: torch.Tensor | None = None, background=None, channel: int = 0,
-                         row: int | None = None, col: int | None = None,
-                         temperature: float = 1.0,
-                         log10_range: tuple[float, float] = (-1.5, 1.0),
-                         region_name: str = "region") -> TemperatureExplorer:
-    r"""Explore the softmax temperature of an ALPF generator's kernels.
+def kernel_pixel_explorer(lr_feature: torch.Tensor, kernels: dict, target: torch.Tensor | None = None,
+                          background=None, background_name: str = "image", channel: int = 0,
+                          row: int | None = None, col: int | None = None) -> KernelPixelExplorer:
+    r"""Explore any pixel of a map upsampled with per-pixel kernels, for one kernel set or another.
 
-    ``logits`` are the raw (pre-softmax) kernel logits a module predicts, e.g. a trained
-    ``FreqFusion``'s ALPF logits :math:`L`. The explorer normalizes :math:`L / T` with
-    :func:`~freqfusion_edu.kernel_normalizer` (times ``window``), upsamples ``lr_feature`` with
-    :func:`~freqfusion_edu.carafe`, and shows a pixel's kernel, its response and the output. As
-    :math:`T \to 0` every kernel becomes one-hot on its largest logit (a pure shift); as
-    :math:`T \to \infty` every kernel becomes the window itself (uniform without one), the same
-    fixed blur at every pixel.
+    Each set in ``kernels`` (e.g. ``{"trained ALPF": out.mask_lr, "fresh module": K_L}``) is
+    applied to ``lr_feature`` with :func:`~freqfusion_edu.carafe`. The explorer shows, for the
+    chosen set and pixel, where the kernel's window sits on ``background``, the kernel, its
+    response and the upsampled map, and gives the squared error of *every* set at that pixel,
+    so two sets can be compared pixel by pixel: what a static figure of a few picked pixels
+    cannot show.
 
     Args:
         lr_feature: map to upsample, :math:`(1, C, h, w)`.
-        logits: kernel logits at output resolution, :math:`(1, k^2, H, W)`, ``H = s h``.
-        window: optional :math:`(k, k)` window (e.g. the module's ``hamming_lowpass``).
-        target: optional :math:`(1, C, H, W)`: the info line gives the MSE against it.
-        region: optional bool :math:`(1, H, W)` (e.g. boundary pixels): MSE there too.
-        background: what to draw under the pixel marker. channel: output channel drawn.
-        row, col: initial pixel (default: the centre).
-        temperature: initial :math:`T`. log10_range: slider range of :math:`\log_{10} T`.
-        region_name: what ``region`` is, as the info line names it (e.g. ``"boundary pixels"``).
+        kernels: non-empty dict name -> normalized kernels :math:`(1, k^2, H, W)`, ``H = s h``.
+        target: optional :math:`(1, C, H, W)`: the info line gives each set's error at the pixel.
+        background: what to draw under the window (an image or a map at :math:`(H, W)`).
+        background_name: what ``background`` is, for the panel's title (``"image"``).
+        channel: output channel drawn. row, col: initial pixel (default: the centre).
 
     Returns:
-        a :class:`TemperatureExplorer`; set ``.temperature.value``, ``.row.value`` or
+        a :class:`KernelPixelExplorer`; set ``.kernel_set.value``, ``.row.value`` or
         ``.col.value`` and the drawing updates.
 
     Raises:
-        ValueError: shapes that do not fit together, or a range that excludes ``T = 1``.
+        ValueError: kernels of different shapes, a non-square tap count, sizes that do not fit.
     """
-    return TemperatureExplorer(lr_feature, logits, window=window, target=target, region=region,
-                               background=background, channel=channel, row=row, col=col,
-                               temperature=temperature, log10_range=log10_range,
-                               region_name=region_name)
+    return KernelPixelExplorer(lr_feature, kernels, target=target, background=background,
+                               background_name=background_name, channel=channel, row=row, col=col)

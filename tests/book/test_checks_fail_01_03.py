@@ -43,8 +43,8 @@ def test_chapter03_check_catches_an_alpf_that_was_never_trained():
         break_cell="opt = torch.optim.Adam(ff.parameters(), lr=2e-2)",
         old="lr=2e-2", new="lr=0.0",
         check_cell="# 1. CARAFE by hand equals the library",
-        skip=("plot_upsampler_comparison(", "plot_pixel_kernel(scenes[0]", "temperature_explorer(",
-              "temps = (0.1"),
+        skip=("plot_upsampler_comparison(", "plot_pixel_kernel(scenes[0]", "kernel_pixel_explorer(",
+              "se_tr = (out.lr_feat"),
         expect=("check failed: the trained ALPF's MSE",
                 "is below nearest's",
                 "section 5 must train ff"))

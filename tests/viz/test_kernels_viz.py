@@ -151,3 +151,12 @@ def test_map_grid_layout():
     assert len(visible) == 10  # 5 maps + 5 spectra
     with pytest.raises(ValueError, match="non-empty"):
         plot_map_grid({})
+
+
+def test_pixel_kernel_first_panel_says_what_it_shows():
+    """Issue 18: chapter 03's "guide" panel showed the RGB image; the panel is named by the caller."""
+    from freqfusion_edu.viz.kernels import plot_pixel_kernel
+    k = torch.full((3, 3), 1 / 9)
+    fig = plot_pixel_kernel(torch.rand(3, 8, 8), k, 4, 4, background_name="image")
+    assert fig.axes[0].get_title() == "image, pixel (4, 4)"
+    assert plot_pixel_kernel(torch.rand(1, 8, 8), k, 2, 3).axes[0].get_title() == "guide, pixel (2, 3)"

@@ -69,56 +69,56 @@ def test_bad_inputs_are_rejected():
         lowpass_explorer(lr, g, kernel_sizes=(4,))
 
 
-def test_temperature_explorer_reproduces_the_module_at_t1_and_sharpens_or_flattens():
-    """Chapter 03 (issue 13 item 15): the softmax temperature on a module's own logits."""
+def test_kernel_pixel_explorer_compares_kernel_sets_pixel_by_pixel():
+    """Chapter 03 (issue 18): any pixel, trained kernels against a fresh module's, error there."""
     from freqfusion_edu import hamming2d, kernel_normalizer
-    from freqfusion_edu.widgets.lowpass import temperature_explorer
+    from freqfusion_edu.widgets.lowpass import kernel_pixel_explorer
     lr, g = _scene()
     torch.manual_seed(0)
-    logits = 3 * torch.randn(1, 25, 16, 16)
-    win = hamming2d(5)[0, 0]
+    trained = kernel_normalizer(3 * torch.randn(1, 25, 16, 16), 5, hamming2d(5))
+    fresh = kernel_normalizer(torch.zeros(1, 25, 16, 16), 5, hamming2d(5))
     target = F.interpolate(lr, scale_factor=2)
-    region = torch.zeros(1, 16, 16, dtype=torch.bool)
-    region[..., 7:9] = True
-    w = temperature_explorer(lr, logits, window=win, target=target, region=region,
-                             background=g, row=5, col=6)
-    assert w.temperature.value == pytest.approx(1.0) and not w.temperature.continuous_update
-    torch.testing.assert_close(w.kernels, kernel_normalizer(logits, 5, hamming2d(5)))  # T = 1: the module
-    torch.testing.assert_close(w.upsampled, carafe(lr, w.kernels, 5, 1, 2))
-    assert w.mse == pytest.approx(float((w.upsampled - target).pow(2).mean()))
-    assert w.mse_region is not None and "MSE" in w.info.value and "pixel (5, 6)" in w.info.value
-    assert f"(region {w.mse_region:.5f})" in w.info.value        # the default name
-    named = temperature_explorer(lr, logits, window=win, target=target, region=region,
-                                 region_name="boundary pixels")
-    assert f"(boundary pixels {named.mse_region:.5f})" in named.info.value
-    png1, peak1, k1 = w.image.value, float(w.kernel.max()), w.kernel.clone()
+    w = kernel_pixel_explorer(lr, {"trained": trained, "fresh": fresh}, target=target,
+                              background=g, row=5, col=6)
+    assert w.kernel_set.value == "trained" and not w.row.continuous_update
+    torch.testing.assert_close(w.upsampled, carafe(lr, trained, 5, 1, 2))
+    torch.testing.assert_close(w.kernel, trained[0, :, 5, 6].view(5, 5))
+    want = {n: float((carafe(lr, K, 5, 1, 2) - target).pow(2).mean(1)[0, 5, 6])
+            for n, K in (("trained", trained), ("fresh", fresh))}
+    assert w.pixel_errors == pytest.approx(want)
+    assert "pixel (5, 6)" in w.info.value and f"<b>trained {want['trained']:.4f}</b>" in w.info.value
+    ty, tx = divmod(int(w.kernel.argmax()), 5)
+    assert f"({ty - 2:+d}, {tx - 2:+d})" in w.info.value
+    assert float(w.response[32, 32]) == pytest.approx(1.0, abs=1e-5)
+    png = w.image.value
+    assert png[:4] == b"\x89PNG"
 
-    w.temperature.value = 0.05          # cold: nearly one-hot kernels
-    assert float(w.kernel.max()) > max(peak1, 0.9)
-    assert w.image.value != png1
-    png_cold = w.image.value
-    w.temperature.value = 10.0          # hot: every kernel close to the normalized window
-    flat = win / win.sum()
-    assert (w.kernel - flat).abs().max() < (k1 - flat).abs().max() / 3
-    assert w.image.value != png_cold
-
-    w.temperature.value = 1.0
-    k_here = w.kernel.clone()
-    w.col.value = 12                    # another pixel, another kernel (cached, not recomputed)
-    assert not torch.allclose(w.kernel, k_here)
-    assert "pixel (5, 12)" in w.info.value
+    w.kernel_set.value = "fresh"           # the same pixel, the other set
+    torch.testing.assert_close(w.kernel, (hamming2d(5)[0, 0] / hamming2d(5).sum()))
+    torch.testing.assert_close(w.upsampled, carafe(lr, fresh, 5, 1, 2))
+    assert f"<b>fresh {want['fresh']:.4f}</b>" in w.info.value and w.image.value != png
+    png = w.image.value
+    w.col.value = 12
+    assert "pixel (5, 12)" in w.info.value and w.image.value != png
+    assert w.pixel_errors["trained"] == pytest.approx(
+        float((carafe(lr, trained, 5, 1, 2) - target).pow(2).mean(1)[0, 5, 12]))
+    # no target: no errors, still a drawing
+    assert kernel_pixel_explorer(lr, {"fresh": fresh}).pixel_errors == {}
 
 
-def test_temperature_explorer_rejects_bad_inputs():
-    from freqfusion_edu.widgets.lowpass import temperature_explorer
+def test_kernel_pixel_explorer_rejects_bad_inputs():
+    from freqfusion_edu.widgets.lowpass import kernel_pixel_explorer
     lr, _ = _scene()
+    z = torch.zeros(1, 25, 16, 16)
+    with pytest.raises(ValueError, match="kernels must be a non-empty dict"):
+        kernel_pixel_explorer(lr, {})
     with pytest.raises(ValueError, match="k\\*k channels"):
-        temperature_explorer(lr, torch.zeros(1, 24, 16, 16))
+        kernel_pixel_explorer(lr, {"a": torch.zeros(1, 24, 16, 16)})
+    with pytest.raises(ValueError, match="of one shape"):
+        kernel_pixel_explorer(lr, {"a": z, "b": torch.zeros(1, 9, 16, 16)})
     with pytest.raises(ValueError, match="integer multiple"):
-        temperature_explorer(lr, torch.zeros(1, 25, 15, 16))
+        kernel_pixel_explorer(lr, {"a": torch.zeros(1, 25, 15, 16)})
     with pytest.raises(ValueError, match="target must have the upsampled shape"):
-        temperature_explorer(lr, torch.zeros(1, 25, 16, 16), target=torch.zeros(1, 1, 8, 8))
-    with pytest.raises(ValueError, match="window must be a \\(5, 5\\)"):
-        temperature_explorer(lr, torch.zeros(1, 25, 16, 16), window=torch.ones(3, 3))
-    with pytest.raises(ValueError, match="contain 0"):
-        temperature_explorer(lr, torch.zeros(1, 25, 16, 16), log10_range=(0.5, 1))
+        kernel_pixel_explorer(lr, {"a": z}, target=torch.zeros(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="one image"):
+        kernel_pixel_explorer(torch.zeros(2, 1, 8, 8), {"a": z})
