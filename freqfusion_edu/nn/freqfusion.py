@@ -1,6 +1,7 @@
 """FreqFusion, state-dict compatible and numerically identical to the official module."""
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple
 
@@ -18,6 +19,12 @@ from .sampler import LocalSimGuidedSampler, _conv_pair, _normal_init, _xavier_in
 __all__ = ["FreqFusion", "FreqFusionOutput"]
 
 _HALF = (torch.float16, torch.bfloat16)
+
+
+def _autocast_off(device_type: str):
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def _autocast_on(device_type: str) -> bool:
@@ -55,6 +62,22 @@ class FreqFusionOutput(NamedTuple):
     """High-pass-enhanced high-resolution feature :math:`(N, C_h, H, W)`."""
     lr_feat: torch.Tensor
     """Low-pass-upsampled (and, optionally, resampled) low-res feature :math:`(N, C_l, H, W)`."""
+
+
+def _register_output_for_export() -> None:
+    """Give :class:`FreqFusionOutput` a serialized name, so that ``torch.export.save`` can write
+    a program whose output is one (a named tuple needs one; without it ``save`` raises
+    "Can't serialize TreeSpec of namedtuple"). The name is public and stable:
+    ``freqfusion_edu.FreqFusionOutput``; loading such a file needs ``import freqfusion_edu``
+    first (as for the ``freqfusion_edu::carafe`` op it calls)."""
+    import torch.utils._pytree as pytree
+    register = getattr(pytree, "_register_namedtuple", None)  # torch >= 2.3
+    if register is None or FreqFusionOutput in pytree.SUPPORTED_SERIALIZED_TYPES:
+        return
+    register(FreqFusionOutput, serialized_type_name="freqfusion_edu.FreqFusionOutput")
+
+
+_register_output_for_export()
 
 
 class FreqFusion(nn.Module):
@@ -148,7 +171,11 @@ class FreqFusion(nn.Module):
     float32 or wider (softmax in half precision loses the small taps that make a kernel a
     smooth low-pass), and every result is cast back to the inputs' dtype, so ``.half()`` and
     ``.bfloat16()`` modules work and return half-precision tensors. Under ``torch.autocast``
-    the two inputs may have different float dtypes: both are cast to the autocast dtype.
+    the two inputs may have different float dtypes: both are cast to the autocast dtype. With
+    ``feature_resample=True`` the compressors and the offset generator run in float32 in half
+    precision (they make sampling coordinates, whose rounding moved gradients by 24-38%), so
+    gradients under bf16/fp16 autocast and of ``.half()``/``.bfloat16()`` modules stay within
+    2% of float32, relative to the largest gradient (``tests/nn/test_half_precision.py``).
 
     NaN and inf: nothing is masked or repaired. CARAFE multiplies every tap by its weight, and
     ``0 * inf`` is NaN, so a NaN or inf in an input pixel spreads: through the kernels to every
@@ -297,9 +324,33 @@ class FreqFusion(nn.Module):
     def _encode(self, x: torch.Tensor):
         """``content_encoder(x), content_encoder2(x)`` (``None`` without the high-pass branch),
         as one convolution with the two weights stacked (same numbers, one pass over ``x``)."""
+        x = self._enc_in(x)
         if not self.use_high_pass:
             return self.content_encoder(x), None
         return _conv_pair(self.content_encoder, x, self.content_encoder2, x)
+
+    def _compress(self, conv: nn.Conv2d, x: torch.Tensor, precise: bool) -> torch.Tensor:
+        """A channel compressor. ``precise``: in float32 whatever the dtypes and autocast.
+
+        The offset generator turns the compressed maps into sampling coordinates, and bilinear
+        sampling's gradient jumps where a coordinate crosses a pixel: compressed maps rounded
+        to half precision moved enough coordinates across pixels to put the offset
+        convolutions' gradients 4-12% (of their largest value) off float32 even with the
+        generator itself in float32. Computed in float32, they stay within 2%
+        (``tests/nn/test_half_precision.py``). The cost: the two 1x1 compressors run in float32
+        (a quarter of the module's multiply-adds, docs/official_module.md section 3)."""
+        if not precise:
+            return conv(x)
+        with _autocast_off(x.device.type):
+            return F.conv2d(x.float(), conv.weight.float(), conv.bias.float())
+
+    def _enc_in(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the dtype the content encoders take: their weights' dtype outside autocast
+        (a float32 compressed map of a half-precision module is cast back), as is under it."""
+        wdt = self.content_encoder.weight.dtype
+        if x.dtype == wdt or _autocast_on(x.device.type):
+            return x
+        return x.to(wdt)
 
     def _identity_minus(self, kernel: torch.Tensor, k: int, a: float) -> torch.Tensor:
         """``a * identity - kernel``, per group: ``carafe(x, a * identity - K) = a * x -
@@ -394,18 +445,23 @@ class FreqFusion(nn.Module):
 
     def _forward(self, hr_feat: torch.Tensor, lr_feat: torch.Tensor):
         kl, kh = self.lowpass_kernel, self.highpass_kernel
-        hr_c = self.hr_channel_compressor(hr_feat)
-        lr_c = self.lr_channel_compressor(lr_feat)
+        # With the offset generator, the compressed maps feed its sampling coordinates, so in
+        # half precision they are computed in float32 (see _compress).
+        precise = self.feature_resample and (hr_feat.dtype in _HALF or (
+            _autocast_on(hr_feat.device.type)
+            and torch.get_autocast_dtype(hr_feat.device.type) in _HALF))
+        hr_c = self._compress(self.hr_channel_compressor, hr_feat, precise)
+        lr_c = self._compress(self.lr_channel_compressor, lr_feat, precise)
         size = hr_c.shape[-2:]
         mask_hr = kernel_lr = None
         if self.semi_conv:
             if self.comp_feat_upsample:  # "enhanced initial fusion" (paper Sec. 3.2)
-                mask_hr_hr = self.content_encoder2(hr_c)
+                mask_hr_hr = self.content_encoder2(self._enc_in(hr_c))
                 # hr_c + hr_c - carafe(hr_c, K) as one CARAFE with the kernel 2*identity - K
                 # (CARAFE is linear in its kernels; see _identity_minus)
                 kernel = self._normalize(mask_hr_hr, kh, self.hamming_highpass)
                 hr_c = self._carafe(hr_c, self._identity_minus(kernel, kh, 2.0), kh, 1)
-                mask_lr_hr = self.content_encoder(hr_c)
+                mask_lr_hr = self.content_encoder(self._enc_in(hr_c))
                 init_lr = self._normalize(mask_lr_hr, kl, self.hamming_lowpass)
                 mask_lr_lr, mask_hr_lr = self._encode(lr_c)
                 mask_lr = mask_lr_hr + self._carafe(mask_lr_lr, init_lr, kl, 2)

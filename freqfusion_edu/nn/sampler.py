@@ -1,6 +1,8 @@
 """The offset generator (official name ``LocalSimGuidedSampler``), as a stand-alone module."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -96,18 +98,29 @@ class LocalSimGuidedSampler(nn.Module):
         return both, both
 
     def get_offset(self, hr_x: torch.Tensor, lr_x: torch.Tensor) -> torch.Tensor:
-        """Offsets :math:`(N, 2 G s^2, h, w)` in LR pixels, ``init_pos`` included."""
-        hr_x, hr_sim = self._features(self.norm_hr(hr_x))
-        lr_x, lr_sim = self._features(self.norm_lr(lr_x))
-        s = self.scale
-        if self.use_direct_scale:
-            lr_off, lr_gate = _conv_pair(self.offset, lr_sim, self.direct_scale, lr_x)
-            hr_off, hr_gate = _conv_pair(self.hr_offset, hr_sim, self.hr_direct_scale, hr_x)
-            off = lr_off + F.pixel_unshuffle(hr_off, s)
-            gate = lr_gate + F.pixel_unshuffle(hr_gate, s)
-            return off * gate.sigmoid() + self.init_pos
-        off = self.offset(lr_x) + F.pixel_unshuffle(self.hr_offset(hr_x), s)
-        return off * 0.25 + self.init_pos
+        """Offsets :math:`(N, 2 G s^2, h, w)` in LR pixels, ``init_pos`` included.
+
+        Computed in float32 (or wider) whatever the inputs' and the parameters' dtype, also
+        under ``torch.autocast``: the offsets are sampling coordinates, and bilinear sampling's
+        gradient jumps where a coordinate crosses a pixel, so offsets rounded to half precision
+        moved the offset convolutions' gradients by 24-38% of their largest value. In float32
+        they stay within what half-precision inputs alone cost (``tests/nn/
+        test_half_precision.py``). The GroupNorms, similarities and the four convolutions are
+        small next to the rest of FreqFusion, so this costs little.
+        """
+        dt = torch.promote_types(hr_x.dtype, torch.float32)
+        with _autocast_off(hr_x.device.type):
+            hr_x, hr_sim = self._features(_norm(self.norm_hr, hr_x.to(dt)))
+            lr_x, lr_sim = self._features(_norm(self.norm_lr, lr_x.to(dt)))
+            s = self.scale
+            if self.use_direct_scale:
+                lr_off, lr_gate = _conv_pair(self.offset, lr_sim, self.direct_scale, lr_x)
+                hr_off, hr_gate = _conv_pair(self.hr_offset, hr_sim, self.hr_direct_scale, hr_x)
+                off = lr_off + F.pixel_unshuffle(hr_off, s)
+                gate = lr_gate + F.pixel_unshuffle(hr_gate, s)
+                return off * gate.sigmoid() + self.init_pos.to(dt)
+            off = _conv(self.offset, lr_x) + F.pixel_unshuffle(_conv(self.hr_offset, hr_x), s)
+            return off * 0.25 + self.init_pos.to(dt)
 
     def forward(self, hr_x: torch.Tensor, lr_x: torch.Tensor, feat2sample: torch.Tensor) -> torch.Tensor:
         check_tensor(hr_x, "hr_x", 4, "(N, C_m, 2h, 2w)")
@@ -138,15 +151,38 @@ class LocalSimGuidedSampler(nn.Module):
                 f"norm={self.norm}")
 
 
+def _autocast_off(device_type: str):
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def _conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` in ``x``'s dtype (a half-precision module's weights are cast up, and their
+    gradients flow back in their own dtype)."""
+    return F.conv2d(x, conv.weight.to(x.dtype), None if conv.bias is None else
+                    conv.bias.to(x.dtype), conv.stride, conv.padding, conv.dilation)
+
+
+def _norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``norm(x)`` in ``x``'s dtype (GroupNorm or Identity)."""
+    if isinstance(norm, nn.GroupNorm):
+        return F.group_norm(x, norm.num_groups, norm.weight.to(x.dtype), norm.bias.to(x.dtype),
+                            norm.eps)
+    return norm(x)
+
+
 def _conv_pair(conv_a: nn.Conv2d, x_a: torch.Tensor, conv_b: nn.Conv2d, x_b: torch.Tensor):
-    """``conv_a(x_a), conv_b(x_b)``. When both read the same map (``direction_feat='sim_concat'``
-    gives the offset and the gate convolutions one input), it is one convolution with the two
-    weights stacked: the same numbers, and one pass over the input and one input gradient
-    instead of two (a third of the offset generator's convolution time on a CPU)."""
+    """``conv_a(x_a), conv_b(x_b)``, in the inputs' dtype. When both read the same map
+    (``direction_feat='sim_concat'`` gives the offset and the gate convolutions one input), it is
+    one convolution with the two weights stacked: the same numbers, and one pass over the input
+    and one input gradient instead of two (a third of the offset generator's convolution time on
+    a CPU)."""
     if x_a is not x_b:
-        return conv_a(x_a), conv_b(x_b)
-    y = F.conv2d(x_a, torch.cat([conv_a.weight, conv_b.weight]),
-                 torch.cat([conv_a.bias, conv_b.bias]), conv_a.stride, conv_a.padding,
+        return _conv(conv_a, x_a), _conv(conv_b, x_b)
+    dt = x_a.dtype
+    y = F.conv2d(x_a, torch.cat([conv_a.weight, conv_b.weight]).to(dt),
+                 torch.cat([conv_a.bias, conv_b.bias]).to(dt), conv_a.stride, conv_a.padding,
                  conv_a.dilation)
     return y.split([conv_a.out_channels, conv_b.out_channels], dim=1)
 
