@@ -13,7 +13,7 @@ CASES = {
         break_cell="hot_cfg = apply_overrides(", old='"optim.fusion_lr_mult=0"',
         new='"optim.fusion_lr_mult=1"',
         check_cell="# 1. Every run learned something",
-        skip=("fig, axes = plt.subplots(2, 3", "plot_prediction_rows(rows", "explorer = prediction_explorer("),
+        skip=("fig, axes = plt.subplots(2, 3", "plot_prediction_rows(rows", "explorer = arena_explorer("),
         expect=("ALPF kernels at the head's rate use fewer taps",
                 "the two runs of section 6 must differ only in optim.fusion_lr_mult")),
     # the training loop trains the same fusion twice
@@ -21,8 +21,7 @@ CASES = {
         break_cell="run_cfg = apply_overrides(cfg,", old='f"model.fusion={fusion}"',
         new='"model.fusion=bilinear"',
         check_cell="# 1. The folder passed the check",
-        skip=("plot_prediction_rows([(image", "explorer = prediction_explorer(",
-              "fig, ax = plt.subplots(figsize=(6, 3)"),
+        skip=("plot_prediction_rows([(image", 'freqfusion_edu_cli(["plot"'),
         expect=("freqfusion: last.pt holds iteration 4 of a bilinear model",
                 "the checkpoint is written at the end of training")),
 }
@@ -31,3 +30,23 @@ CASES = {
 @pytest.mark.parametrize("chapter", sorted(CASES))
 def test_check_cell_fails_with_its_hint(chapter):
     assert_check_fails(chapter, **CASES[chapter])
+
+
+# Chapter 07, section 4: the paired comparison built by hand stops at the cell where the slip is
+# made, with a hint that names it (issue 18: a check speaks at the first cell the slip can happen).
+BY_HAND = "# The paired comparison by hand"
+SLIPS = {
+    "normal quantile instead of t": ("t = t_quantile(0.975, n - 1)", "t = 1.96"),
+    "population sd (divide by n)": ("/ (n - 1))", "/ n)"),
+    "unpaired: seeds in different order": ("d = [a[s] - b[s] for s in sorted(a)]",
+                                           "d = [a[s] - b[(s + 1) % len(b)] for s in sorted(a)]"),
+}
+
+
+@pytest.mark.parametrize("slip", sorted(SLIPS))
+def test_ch07_paired_comparison_by_hand_catches_the_slip(slip):
+    old, new = SLIPS[slip]
+    assert_check_fails("07_segmentation_toy.ipynb", break_cell=BY_HAND, old=old, new=new, check_cell=BY_HAND,
+                       skip=("fig, axes = plt.subplots(2, 3",),
+                       expect=("is paired_comparison's",
+                               "divide the squared deviations by n - 1 (the sample sd), use t_quantile(0.975, n - 1)"))
