@@ -97,6 +97,7 @@ def kernel_normalizer(mask: torch.Tensor, kernel_size: int, window: torch.Tensor
                                  f"got shape {shape_str(win)}")
             win = win.reshape(1, 1, kk, 1, 1)
         if (win.device.type == "cpu" and not torch.compiler.is_compiling()
+                and not torch.jit.is_tracing()
                 and bool((win < 0).any())):  # a data-dependent check: skipped when traced
             raise ValueError(f"window must be non-negative (a taper), got minimum "
                              f"{win.min().item():.4g}")

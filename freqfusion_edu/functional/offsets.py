@@ -79,8 +79,11 @@ def sample_with_offsets(x: torch.Tensor, offset: torch.Tensor, groups: int,
     cx = torch.arange(w, dtype=dt, device=dev) + 0.5
     coords = torch.stack(torch.meshgrid(cx, cy, indexing="ij")).transpose(1, 2)  # (2, h, w): x, y
     coords = coords[None, :, None]  # (1, 2, 1, h, w)
-    norm = torch.tensor([w, h], dtype=dt, device=dev).view(1, 2, 1, 1, 1)
-    grid = 2 * (coords + offset.to(dt).view(n, 2, -1, h, w)) / norm - 1
+    pos = coords + offset.to(dt).view(n, 2, -1, h, w)
+    # Normalized per component by the LR width and height, divided by the sizes themselves (a
+    # tensor made of them, torch.tensor([w, h]), is a constant to torch.jit.trace: a traced
+    # module then sampled wrong at any other size).
+    grid = torch.stack([2 * pos[:, 0] / w - 1, 2 * pos[:, 1] / h - 1], dim=1)
     grid = F.pixel_shuffle(grid.reshape(n, -1, h, w), s)
     grid = grid.view(n, 2, -1, s * h, s * w).permute(0, 2, 3, 4, 1).flatten(0, 1)
     grid = grid.to(cdt)
@@ -89,8 +92,8 @@ def sample_with_offsets(x: torch.Tensor, offset: torch.Tensor, groups: int,
     # grid_sample's border clamp turns a NaN position into a border pixel: a NaN or inf offset
     # would silently read the map's edge. Make such samples NaN instead (0 * inf = NaN too);
     # for finite offsets this adds exact zeros. On the CPU (not traced) the check is cheaper than
-    # the addition; elsewhere the addition avoids a device synchronization.
-    if (x.device.type != "cpu" or torch.compiler.is_compiling()
+    # the addition; elsewhere (and when traced) the addition avoids a device synchronization.
+    if (x.device.type != "cpu" or torch.compiler.is_compiling() or torch.jit.is_tracing()
             or not bool(torch.isfinite(grid).all())):
         out = out + (grid.detach().sum(-1) * 0).unsqueeze(1)
     return out.view(n, -1, s * h, s * w).to(x.dtype)

@@ -21,6 +21,18 @@ __all__ = ["FreqFusion", "FreqFusionOutput"]
 _HALF = (torch.float16, torch.bfloat16)
 
 
+_SCRIPT_MESSAGE = (
+    "{name} cannot be compiled by torch.jit.script: TorchScript does not support its "
+    "registered CARAFE op's Python autograd, its input checks or its named-tuple output. Use "
+    "torch.export.export (dynamic shapes, save/load), torch.compile, or torch.jit.trace "
+    "(correct at every input size; traced modules skip the input checks).")
+_TRACE_PAD_MESSAGE = (
+    "torch.jit.trace cannot record FreqFusion(size_mismatch='pad'): whether to pad depends on the "
+    "input sizes, and a trace keeps only the branch taken at tracing time. Trace a module with "
+    "size_mismatch='error' and pad the network's input to a multiple of its stride "
+    "(freqfusion_edu.pad_to_multiple), or use torch.export.export, which keeps the branch.")
+
+
 def _autocast_off(device_type: str):
     if torch.amp.is_autocast_available(device_type):
         return torch.autocast(device_type, enabled=False)
@@ -176,6 +188,12 @@ class FreqFusion(nn.Module):
     precision (they make sampling coordinates, whose rounding moved gradients by 24-38%), so
     gradients under bf16/fp16 autocast and of ``.half()``/``.bfloat16()`` modules stay within
     2% of float32, relative to the largest gradient (``tests/nn/test_half_precision.py``).
+
+    TorchScript: ``torch.jit.trace`` gives a module that is correct at every input size (tested
+    at sizes other than the traced one, with and without the offset generator); the trace
+    records no input checks, and ``size_mismatch='pad'`` is refused with a ``RuntimeError``
+    (the padding depends on the sizes). ``torch.jit.script`` is refused with a
+    ``RuntimeError`` that names the alternatives; prefer ``torch.export.export``.
 
     NaN and inf: nothing is masked or repaired. CARAFE multiplies every tap by its weight, and
     ``0 * inf`` is NaN, so a NaN or inf in an input pixel spreads: through the kernels to every
@@ -422,6 +440,8 @@ class FreqFusion(nn.Module):
     def forward(self, hr_feat: torch.Tensor, lr_feat: torch.Tensor,
                 use_checkpoint: bool = False) -> FreqFusionOutput:
         """Fuse; see the class docstring. ``use_checkpoint`` recomputes activations in backward."""
+        if self.size_mismatch == "pad" and torch.jit.is_tracing():
+            raise RuntimeError(_TRACE_PAD_MESSAGE)
         hr_feat, lr_feat = self._check_inputs(hr_feat, lr_feat)
         dtype = hr_feat.dtype
         H, W = hr_feat.shape[-2:]
@@ -499,6 +519,9 @@ class FreqFusion(nn.Module):
         if self.feature_resample:
             lr_out = self.dysampler(hr_x=hr_c, lr_x=lr_c, feat2sample=lr_out)
         return kernel_lr, hr_out, lr_out
+
+    def __prepare_scriptable__(self):
+        raise RuntimeError(_SCRIPT_MESSAGE.format(name="FreqFusion"))
 
     def extra_repr(self) -> str:
         s = (f"hr_channels={self.hr_channels}, lr_channels={self.lr_channels}, "

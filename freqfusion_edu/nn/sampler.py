@@ -137,6 +137,10 @@ class LocalSimGuidedSampler(nn.Module):
         offset = self.get_offset(hr_x, lr_x)
         return sample_with_offsets(feat2sample, offset, self.groups, self.scale)
 
+    def __prepare_scriptable__(self):
+        from .freqfusion import _SCRIPT_MESSAGE
+        raise RuntimeError(_SCRIPT_MESSAGE.format(name="LocalSimGuidedSampler"))
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Older official checkpoints name the gates `scope` / `hr_scope` (the official repo's
         # SegNeXt/others/torch_model_rename.py renames them); accept both spellings.
