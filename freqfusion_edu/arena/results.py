@@ -175,9 +175,12 @@ def compare(rows: list[dict], a: str, b: str, metric: str = "boundary_iou",
         (None, 'better')
     """
     seeds, va, vb = _paired(rows, a, b, metric)
-    missing = [k for k, x, y in zip(seeds, va, vb) if x is None or y is None]
-    if missing:
-        raise ArenaError(f"{metric} is missing (None) for seed(s) {missing} of {a!r} or {b!r}")
+    bad = [f"{m!r} seed {k}: {v!r}" for k, x, y in zip(seeds, va, vb) for m, v in ((a, x), (b, y))
+           if v is None or (isinstance(v, float) and not math.isfinite(v))]
+    if bad:
+        raise ArenaError(f"{metric} is missing or not a number in {len(bad)} row(s) ({', '.join(bad)}): "
+                         "a failed, unfinished or hand-edited row; re-run it with the command in the "
+                         "file's provenance")
     if len(seeds) < 2:
         raise ArenaError(f"{a!r} and {b!r} share {len(seeds)} seed(s) in these rows; a paired "
                          "comparison needs at least 2")

@@ -70,7 +70,10 @@ def test_errors_are_named():
     rows = _rows({"a": {0: 1.0, 1: 2.0}, "b": {1: 1.0, 2: 2.0}, "c": {0: None, 1: 2.0}})
     with pytest.raises(ArenaError, match="'a' and 'b' share 1 seed"):
         R.compare(rows, "a", "b")
-    with pytest.raises(ArenaError, match=r"boundary_iou is missing \(None\) for seed\(s\) \[0\]"):
+    with pytest.raises(ArenaError, match=r"boundary_iou is missing or not a number in 1 row\(s\) \('c' seed 0: None\)"):
+        R.compare(rows, "a", "c")
+    rows[0]["boundary_iou"] = float("nan")
+    with pytest.raises(ArenaError, match=r"in 2 row\(s\) \('a' seed 0: nan, 'c' seed 0: None\): a failed"):
         R.compare(rows, "a", "c")
     with pytest.raises(ArenaError, match="method 'zz' has no rows"):
         R.compare(rows, "a", "zz")

@@ -12,17 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from _broken_copy import BOOK, assert_check_fails
+from _broken_copy import BOOK, assert_check_fails, check_cell_error
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 CHAPTER = "09_upsampler_arena.ipynb"
 RESULTS = BOOK.parent / "results"
 CHECK = "## Check"
+FINDINGS = "def findings():"     # the opening "what we found" cell: the chapter's first comparisons
 IMPORTS = "from freqfusion_edu.arena.task import build_net"   # the first code cell
 # cells the check cell does not read: figures, the pareto and per-class tables, the widget
 SKIP = ("fig, axes = plt.subplots(1, 2", "front_time = pareto_front(", "thin_table = per_class_summary(",
-        "preds = {m: live[m].pred", "explorer = arena_explorer(", "biou_table = per_class_summary(",
+        "explorer = arena_explorer(", "biou_table = per_class_summary(",
         "# Training length as a curve")
 ENV_VARS = ("FREQFUSION_EDU_ARENA_RESULTS", "FREQFUSION_EDU_ARENA_SCALE", "FREQFUSION_EDU_ARENA_STEPS",
             "FREQFUSION_EDU_ARENA_SCALE_STEPS", "FREQFUSION_EDU_ARENA_STEPS_LONG",
@@ -76,17 +77,32 @@ def test_stored_run_missing_a_method(tmp_path):
     # an interrupted full run: every dysample row is missing (the methods list still names it)
     path = edited_copy("arena_full.json", tmp_path, _drop_method("dysample"))
     assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, **point_at("FREQFUSION_EDU_ARENA_RESULTS", path),
-                       expect=("arena_full.json holds every method of METHODS (missing: ['dysample'])",
+                       expect=("arena_full.json holds every method it was run with (missing: ['dysample'])",
                                "finish it with the command in its provenance"))
 
 
-def test_hand_edited_row_makes_summarize_disagree(tmp_path):
-    # one freqfusion row's boundary IoU edited by hand into NaN: summarize() skips it, the hand mean does not
+def test_hand_edited_row_stops_the_first_comparison_by_name(tmp_path):
+    # one freqfusion row's boundary IoU edited by hand into NaN: the paired comparison refuses it at
+    # the chapter's first comparison (the opening), naming the method, the seed and the value
     path = edited_copy("arena_full.json", tmp_path, _nan_in_first("freqfusion", "boundary_iou"))
+    ename, evalue = check_cell_error(CHAPTER, check_cell=FINDINGS, skip=SKIP,
+                                     **point_at("FREQFUSION_EDU_ARENA_RESULTS", path))
+    assert ename == "ArenaError", (ename, evalue)
+    assert "boundary_iou is missing or not a number in 1 row(s) ('freqfusion' seed 0: nan)" in evalue
+    assert "re-run it with the command in the file's provenance" in evalue
+
+
+def test_row_stored_as_a_fraction(tmp_path):
+    # issue 18: one row's IoUs written as fractions (0.65 for 65%); the old range check
+    # (0 <= bIoU <= mIoU + 50 <= 150) accepted it although its hint guarded percentages
+    def edit(data):
+        row = next(r for r in data["rows"] if r["method"] == "nearest")
+        row["miou"], row["boundary_iou"] = row["miou"] / 100, row["boundary_iou"] / 100
+    path = edited_copy("arena_full.json", tmp_path, edit)
     assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, **point_at("FREQFUSION_EDU_ARENA_RESULTS", path),
-                       expect=("freqfusion's mean boundary IoU by hand (nan, 5 rows) is the table's",
-                               "summarize() disagrees with the rows",
-                               "look for such a value in the freqfusion rows of arena_full.json"))
+                       expect=("every stored row holds its IoUs in percent (rows that look like fractions: "
+                               "[('nearest', 0)])",
+                               "was written as a fraction: IoUs are percentages (0-100)"))
 
 
 def test_live_run_that_did_not_learn():
@@ -110,10 +126,9 @@ def test_study_whose_seeds_differ(tmp_path):
 
 def test_hand_edited_row_in_a_study_against_another_study(tmp_path):
     # the 1200-step study (compared with the 600-step study, not with the stored run): one
-    # freqfusion boundary IoU edited into NaN
+    # freqfusion boundary IoU edited into NaN stops the opening's comparison across runs by name
     path = edited_copy("arena_steps_long.json", tmp_path, _nan_in_first("freqfusion", "boundary_iou"))
-    msg = assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP,
-                             **point_at("FREQFUSION_EDU_ARENA_STEPS_LONG", path),
-                             expect=("arena_steps_long.json: freqfusion's mean boundary IoU by hand (nan)",
-                                     "summarize() disagrees with the rows"))
-    assert "arena_scale_steps.json" not in msg   # only the edited study fails
+    ename, evalue = check_cell_error(CHAPTER, check_cell=FINDINGS, skip=SKIP,
+                                     **point_at("FREQFUSION_EDU_ARENA_STEPS_LONG", path))
+    assert ename == "ArenaError", (ename, evalue)
+    assert "('freqfusion' seed 0: nan)" in evalue
