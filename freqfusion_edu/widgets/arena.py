@@ -8,6 +8,7 @@ mean difference and its t interval (:func:`freqfusion_edu.metrics.paired_compari
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import ipywidgets as widgets
@@ -100,7 +101,7 @@ class ArenaExplorer(widgets.VBox):
             v = r.get(key)
             if index is not None:
                 v = v[index] if v is not None else None
-            if v is not None:
+            if v is not None and math.isfinite(float(v)):   # a class absent from the scenes has no IoU
                 out[r["seed"]] = float(v)
         return out
 

@@ -39,6 +39,11 @@ def test_a_class_without_values_and_equal_methods_say_so():
     w = arena_explorer(_rows(), NAMES)
     w.metric.value = "IoU of car"               # absent class: None in every row
     assert w.last_comparison is None and "0 seed(s) with a value" in w.info.value
+    rows = _rows()
+    for r in rows:
+        r["iou_per_class"][2] = float("nan")      # NaN (not None) for an absent class: skipped too
+    w2 = arena_explorer(rows, NAMES, metric="IoU of car")
+    assert w2.last_comparison is None and "0 seed(s) with a value" in w2.info.value
     w.metric.value = "boundary IoU"
     w.method_b.value = "freqfusion"
     assert w.last_comparison is None and "two different methods" in w.info.value
