@@ -32,7 +32,7 @@ def _metric_options(class_names: Sequence[str]) -> dict:
 
 class ArenaExplorer(widgets.VBox):
     """Controls ``result`` (which result file, when several are given), ``method_a``,
-    ``method_b`` and ``metric``.
+    ``method_b`` and ``metric``. Choosing for one side the method of the other swaps them.
 
     The PNG in ``figure`` shows each seed's values of the two methods and their paired
     differences with the mean and its 95% t interval; ``info`` says it in words.
@@ -68,8 +68,9 @@ class ArenaExplorer(widgets.VBox):
         self.last_values: tuple = ({}, {})
         self._busy = False
         self.result.observe(self._on_result, names="value")
-        for w in (self.method_a, self.method_b, self.metric):
-            w.observe(lambda _change: self.redraw(), names="value")
+        self.method_a.observe(lambda ch: self._on_method(ch, self.method_b), names="value")
+        self.method_b.observe(lambda ch: self._on_method(ch, self.method_a), names="value")
+        self.metric.observe(lambda _change: self.redraw(), names="value")
         controls = [self.method_a, self.method_b, self.metric]
         if len(self._results) > 1:
             controls.insert(0, self.result)
@@ -90,6 +91,16 @@ class ArenaExplorer(widgets.VBox):
             self.method_b.value = b if b in available else available[0]
         finally:
             self._busy = False
+        self.redraw()
+
+    def _on_method(self, change, other) -> None:
+        # choosing the other side's method swaps the two, so a and b always differ
+        if change["new"] == other.value and change["old"] in other.options and not self._busy:
+            self._busy = True
+            try:
+                other.value = change["old"]
+            finally:
+                self._busy = False
         self.redraw()
 
     def _values(self, method: str) -> dict:

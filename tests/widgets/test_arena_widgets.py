@@ -35,7 +35,7 @@ def test_the_comparison_is_paired_comparison_of_the_chosen_rows():
     assert va == {0: 26.5, 1: 28.25, 2: 28.0} and vb == {0: 27.5, 1: 28.5, 2: 29.5}
 
 
-def test_a_class_without_values_and_equal_methods_say_so():
+def test_a_class_without_values_says_so_and_equal_methods_swap():
     w = arena_explorer(_rows(), NAMES)
     w.metric.value = "IoU of car"               # absent class: None in every row
     assert w.last_comparison is None and "0 seed(s) with a value" in w.info.value
@@ -45,8 +45,10 @@ def test_a_class_without_values_and_equal_methods_say_so():
     w2 = arena_explorer(rows, NAMES, metric="IoU of car")
     assert w2.last_comparison is None and "0 seed(s) with a value" in w2.info.value
     w.metric.value = "boundary IoU"
-    w.method_b.value = "freqfusion"
-    assert w.last_comparison is None and "two different methods" in w.info.value
+    before = w.last_comparison
+    w.method_b.value = "freqfusion"              # a's method: the two swap, the comparison mirrors
+    assert (w.method_a.value, w.method_b.value) == ("bilinear", "freqfusion")
+    assert w.last_comparison.mean == pytest.approx(-before.mean) and w.last_comparison.ahead == 0
 
 
 def test_result_files_switch_and_keep_the_methods_they_have():
