@@ -9,6 +9,7 @@ from .functional import (carafe, carafe_reference, get_backend, hamming2d, init_
                          sample_with_offsets, set_backend, use_backend)
 from .functional.padding import crop_to, pad_to_multiple
 from .nn import FreqFusion, FreqFusionOutput, LocalSimGuidedSampler
+from .official import load_official
 
 __version__ = "0.1.0"
 
@@ -16,4 +17,5 @@ __all__ = ["FreqFusion", "FreqFusionOutput", "LocalSimGuidedSampler", "carafe",
            "carafe_reference", "hamming2d", "kernel_normalizer", "local_similarity",
            "neighbour_offsets", "init_offsets", "sample_with_offsets", "pad_to_multiple",
            "crop_to", "set_backend", "get_backend", "use_backend", "resolve_backend",
+           "load_official",
            "__version__"]
