@@ -43,16 +43,21 @@ def run(cfg, **kw):
 def test_new_run_refuses_a_folder_that_holds_a_run(tmp_path):
     cfg = fx.tiny_config(tmp_path, train={"max_iters": 2, "checkpoint_every": 0})
     first = run(cfg)
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    def files():  # every file, the TensorBoard event files included
+        return {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    before = files()
     assert {"last.pt", "train_log.jsonl"} <= set(before)
+    from freqfusion_edu.engine.tracking import tensorboard_available
+
+    assert any(n.startswith("tensorboard/events.out.tfevents.") for n in before) == tensorboard_available()
     with pytest.raises(RunExistsError) as e:
         run(cfg)
     msg = str(e.value)
     assert str(tmp_path) in msg and "--resume" in msg and "train.out_dir" in msg
     assert "--overwrite" in msg
     assert isinstance(e.value, FreqFusionEduError) and isinstance(e.value, FileExistsError)
-    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    assert after == before                                     # nothing touched
+    assert files() == before                                   # nothing touched
     # resume continues it; overwrite replaces it (and says so by starting at 0)
     assert run(cfg, resume=True).start_iteration == 2
     again = run(cfg, overwrite=True)
