@@ -18,8 +18,8 @@ from ..functional.frequency import (amplitude_spectrum, high_frequency_energy,
                                     radial_profile)
 
 __all__ = ["plot_image_and_spectrum", "plot_filter_comparison", "plot_radial_profiles",
-           "plot_kernel_responses", "plot_maps_and_spectra", "plot_lowpass_highpass", "show_map",
-           "show_spectrum"]
+           "plot_kernel_responses", "plot_maps_and_spectra", "plot_lowpass_highpass",
+           "plot_grating_probe", "show_map", "show_spectrum"]
 
 _SPEC_CMAP = "magma"
 
@@ -330,5 +330,58 @@ def plot_lowpass_highpass(image, lowpass, title: str | None = None, num_bins: in
         fig.suptitle(title)
     # fixed margins instead of tight_layout: the explorer redraws this figure on every change
     fig.subplots_adjust(left=0.05, right=0.98, bottom=0.08, top=0.9, wspace=0.35, hspace=0.35)
+    plt.close(fig)
+    return fig
+
+
+def plot_grating_probe(freqs, gain, probe: float, grating, filtered, title: str | None = None,
+                       figsize=(10, 3.2)):
+    r"""A filter's signed gain along :math:`f_x`, and one grating before and after the filter.
+
+    Left: ``gain`` against ``freqs`` (cycles per pixel) with the probe frequency marked; a
+    negative gain turns the grating upside down. Right: one row of the grating at ``probe``
+    and of the filtered grating on the same axes.
+
+    Args:
+        freqs, gain: 1-D, same length (the response along :math:`f_x`, :math:`f_y = 0`).
+        probe: the grating's frequency (cycles per pixel).
+        grating, filtered: 1-D rows, same length.
+        title: figure title.
+
+    Returns:
+        a Figure with two axes.
+    """
+    f = np.asarray(torch.as_tensor(freqs).detach().cpu(), dtype=float)
+    g = np.asarray(torch.as_tensor(gain).detach().cpu(), dtype=float)
+    a = np.asarray(torch.as_tensor(grating).detach().cpu(), dtype=float)
+    b = np.asarray(torch.as_tensor(filtered).detach().cpu(), dtype=float)
+    if f.ndim != 1 or f.shape != g.shape:
+        raise ValueError(f"freqs and gain must be 1-D of one length, got {f.shape} and {g.shape}")
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"grating and filtered must be 1-D of one length, got {a.shape} and "
+                         f"{b.shape}")
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={"width_ratios": [1, 1.6]})
+    ax0.plot(f, g, color="C0", lw=1.5)
+    ax0.axhline(0, color="0.5", lw=0.8)
+    g_at = float(np.interp(probe, f, g))
+    ax0.axvline(probe, color="C3", ls="--", lw=1)
+    ax0.plot([probe], [g_at], "o", color="C3")
+    ax0.set_xlabel("f_x (cycles/pixel)")
+    ax0.set_ylabel("gain (signed)")
+    ax0.set_xlim(0, 0.5)
+    ax0.set_ylim(min(-0.35, float(g.min()) - 0.05), 1.05)
+    ax0.set_title(f"response; gain at {probe:.2f} = {g_at:+.3f}", fontsize=9)
+    ax0.grid(alpha=0.3)
+    x = np.arange(a.size)
+    ax1.plot(x, a, ".-", color="0.6", lw=1, ms=4, label="grating")
+    ax1.plot(x, b, ".-", color="C3", lw=1.5, ms=4, label="filtered")
+    ax1.set_ylim(-1.1, 1.1)
+    ax1.set_xlabel("x (pixels)")
+    ax1.set_ylabel("value (one row)")
+    ax1.set_title(f"a grating at {probe:.2f} cycles/pixel", fontsize=9)
+    ax1.legend(fontsize=8, loc="upper right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     plt.close(fig)
     return fig

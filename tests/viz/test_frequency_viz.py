@@ -117,3 +117,17 @@ def test_lowpass_highpass_panels_and_numbers():
     assert "low-pass: 0.0%" in text
     with pytest.raises(ValueError, match="lowpass must have"):
         plot_lowpass_highpass(x, x[:3])
+
+
+def test_plot_grating_probe_draws_gain_and_rows():
+    from freqfusion_edu.viz.frequency import plot_grating_probe
+    f = torch.linspace(0, 0.5, 11)
+    row = torch.cos(torch.arange(20.0))
+    fig = plot_grating_probe(f, 1 - 2 * f, 0.3, row, 0.4 * row, title="t")
+    ax0, ax1 = fig.axes
+    assert "gain at 0.30 = +0.400" in ax0.get_title()
+    assert len(ax1.lines) == 2 and ax1.lines[1].get_ydata()[0] == pytest.approx(0.4 * float(row[0]))
+    with pytest.raises(ValueError, match="freqs and gain"):
+        plot_grating_probe(f, f[:3], 0.3, row, row)
+    with pytest.raises(ValueError, match="grating and filtered"):
+        plot_grating_probe(f, f, 0.3, row, row[:3])

@@ -64,3 +64,44 @@ def test_lowpass_wider_gaussian_keeps_less_high_frequency():
     hf = [float(high_frequency_energy(lowpass(x, "gaussian", kernel_size=15, sigma=s), 0.25, True))
           for s in (0.8, 1.5, 3.0)]
     assert hf[0] > hf[1] > hf[2]
+
+
+def test_probe_sweeps_a_grating_through_the_filter():
+    """What a static figure cannot show (issue 18): moving the grating past the box's first zero
+    flips it, the Gaussian only fades it, the ideal filter keeps it whole up to its cut-off."""
+    w = filter_explorer(torch.rand(16, 16), filter_type="box", kernel_size=5, probe=0.1)
+    assert not w.probe.continuous_update and w.probe.step == 0.01
+    png = w.image.value
+    r = w.last_result
+    assert r["probe_gain"] == pytest.approx(r["probe_kept"], abs=1e-6) and r["probe_kept"] > 0.6
+    w.probe.value = 0.2                                # the 5x5 box's first zero
+    assert abs(w.last_result["probe_kept"]) < 1e-6 and "is removed" in w.info.value
+    assert w.image.value != png
+    w.probe.value = 0.3                                # its side lobe: upside down
+    assert w.last_result["probe_kept"] == pytest.approx(-0.2472, abs=1e-3)
+    assert "upside down" in w.info.value
+    assert torch.allclose(w.last_result["probe_filtered"][10:-10],
+                          -0.2472 * w.last_result["probe_row"][10:-10], atol=1e-3)
+    w.filter_type.value = "gaussian"
+    w.kernel_size.value = 15
+    w.sigma.value = 1.5
+    assert 0 < w.last_result["probe_kept"] < 0.05      # fades, never flips
+    w.filter_type.value = "ideal"
+    w.cutoff.value = 0.25
+    assert w.last_result["probe_kept"] == pytest.approx(0.0, abs=1e-9)
+    w.probe.value = 0.25
+    assert w.last_result["probe_kept"] == pytest.approx(1.0, abs=1e-9)
+    with pytest.raises(ValueError, match="probe must be a frequency in"):
+        filter_explorer(torch.rand(8, 8), probe=0.7)
+
+
+def test_signed_gain_matches_the_kernel_response():
+    from freqfusion_edu.functional.frequency import box_kernel, kernel_response
+    from freqfusion_edu.widgets.frequency import signed_gain
+    f = torch.arange(32) / 64
+    resp = kernel_response(box_kernel(5), 64)[32, 32:]          # |DFT| along f_x = 0 .. 31/64
+    torch.testing.assert_close(signed_gain(f, "box", kernel_size=5).abs().float(), resp.float(),
+                               atol=1e-5, rtol=0)
+    assert signed_gain(torch.tensor([0.3]), "box", kernel_size=5)[0] < 0
+    with pytest.raises(ValueError, match="filter_type"):
+        signed_gain(f, "median")
