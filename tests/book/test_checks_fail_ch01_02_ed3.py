@@ -1,0 +1,49 @@
+"""Chapters 01 and 02, third edition (issue 18): the slips the first-time readers found pass no
+longer. Each test makes the slip in the cell where a reader would make it and asserts that a check
+*in that cell* (the first place the slip can be caught) fails with its hint.
+
+* ch01: the coarse path average-pooled by 2 instead of 4 (check 7's old bound of 10% let the 8.6%
+  of a 2x pooling through; the hint said 4);
+* ch02: IntraSim averaged over all pixels instead of per class (on the sharp map the two differ by
+  4e-6, below the tolerance; the blurred map now tells them apart);
+* ch02: a "boundary band" that covers the whole image (the pixel average is diluted again).
+"""
+import pytest
+
+from _broken_copy import assert_check_fails
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+CH02_SKIP = ("similarity_explorer(label", "plot_similarity_small_multiples(")
+
+
+def test_chapter01_coarse_path_pooled_by_2_fails_where_it_is_built():
+    assert_check_fails(
+        "01_frequency_basics.ipynb",
+        break_cell="coarse = F.avg_pool2d(ideal[None, None], 4)",
+        old="F.avg_pool2d(ideal[None, None], 4)", new="F.avg_pool2d(ideal[None, None], 2)",
+        check_cell="coarse = F.avg_pool2d(ideal[None, None], 4)",
+        expect=("check failed: the coarse map is the ideal feature at 1/4 resolution: (64, 64)",
+                "average-pool the ideal map by 4"))
+
+
+def test_chapter02_intrasim_as_a_pixel_mean_fails_in_section_3():
+    assert_check_fails(
+        "02_feature_similarity.ipynb",
+        break_cell="def intra_by_hand(feats):",
+        old="return cos, own, per_class.mean()", new="return cos, own, own[valid].mean()",
+        check_cell="def intra_by_hand(feats):",
+        expect=("check failed: the hand-made IntraSim equals the library's",
+                "over each class's labelled pixels first, then over the classes",
+                "on the blurred map the two differ"))
+
+
+def test_chapter02_a_band_covering_the_image_fails_where_the_band_is_built():
+    assert_check_fails(
+        "02_feature_similarity.ipynb",
+        break_cell="band = boundary_band(Y, width=5)",
+        old="band = boundary_band(Y, width=5)", new="band = boundary_band(Y, width=5) | (Y != 255)",
+        check_cell="band = boundary_band(Y, width=5)",
+        expect=("check failed: fusion's pixel error rate in the band",
+                "is more than twice the whole image's",
+                "a whole-image average again"))
