@@ -345,7 +345,7 @@ def load_run(path) -> RunLog:
 
 # --------------------------------------------------------------------------------- comparing
 COMPARE_IGNORES = ("model.fusion", "train.seed", "train.out_dir", "train.progress",
-                   "train.tensorboard")
+                   "train.tensorboard", "train.tensorboard_images")
 """Config keys two compared runs may differ in: the compared setting, the seed (pairs have one),
 where the run was written and how it was displayed. Any other difference is refused."""
 
