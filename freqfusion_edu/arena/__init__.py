@@ -3,6 +3,8 @@
 * :mod:`~freqfusion_edu.arena.methods`: the contestants (:data:`METHODS`, :func:`build_fuser`).
 * :mod:`~freqfusion_edu.arena.task`: the fixed task (generated scenes, coarse semantic input, an
   image guide), the shared network, training and metrics (:func:`train_method`).
+* :mod:`~freqfusion_edu.arena.encoder`: the learned input (``--set features=encoder``): a frozen CNN
+  encoder pretrained on separate scenes, cached on disk with its provenance.
 * :mod:`~freqfusion_edu.arena.runner`: all (method, seed) pairs, saved row by row, resumable.
 * :mod:`~freqfusion_edu.arena.results`: result files, mean ± spread, paired comparisons
   (:func:`~freqfusion_edu.arena.results.compare`, :func:`~freqfusion_edu.arena.results.paired_table`).

@@ -59,7 +59,7 @@ def save_results(path, results: dict) -> None:
 
 # Settings added to ArenaSettings after result files were written, with the value every file
 # written before used: a file without the key is read as holding that value.
-SETTINGS_ADDED_LATER = {"guide_convs": 2, "decoder": "plain"}
+SETTINGS_ADDED_LATER = {"guide_convs": 2, "decoder": "plain", "features": "oracle", "encoder_steps": 600}
 
 
 def load_results(path) -> dict:

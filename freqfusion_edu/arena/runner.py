@@ -69,6 +69,11 @@ def run_arena(settings: ArenaSettings, methods: list[str], seeds: int, out=None,
 
         bar = tqdm(total=len(todo), desc="arena", unit="run", dynamic_ncols=True)
     data = make_arena_data(settings) if todo else None
+    if data is not None and settings.features == "encoder":
+        # the frozen encoder every row used (cached by make_arena_data): its own provenance
+        from .encoder import pretrained_encoder
+
+        prov["encoder"] = {k: v for k, v in pretrained_encoder(settings)[1].items() if k != "cached"}
     t_start = time.perf_counter()
     try:
         for method, seed in todo:

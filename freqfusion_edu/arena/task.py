@@ -34,12 +34,14 @@ from ..metrics import BoundaryIoU, ConfusionMatrix, feature_similarity
 from .methods import (METHODS, build_fuser, check_methods, count_params, decoder_width,
                       freqfusion_params)
 
-__all__ = ["ArenaSettings", "DECODERS", "QUICK", "FULL", "settings_for", "with_overrides", "ArenaData", "make_arena_data",
+__all__ = ["ArenaSettings", "DECODERS", "FEATURES", "QUICK", "FULL", "settings_for", "with_overrides", "ArenaData", "make_arena_data",
            "ArenaNet", "build_net", "train_method", "TrainedMethod", "evaluate_net",
            "relative_time", "num_threads"]
 
 #: Forms of the shared decoder (:class:`ArenaNet`).
 DECODERS = ("plain", "residual")
+#: Where ``hr`` and ``lr`` come from (see :mod:`freqfusion_edu.arena.encoder`).
+FEATURES = ("oracle", "encoder")
 
 #: Seeds of the validation scenes start here (training scenes use 0, 1, ...).
 VAL_SEED_OFFSET = 100_000
@@ -62,6 +64,9 @@ class ArenaSettings:
     decoder_convs: int = 3
     decoder: str = "plain"         # "plain": classifier(convs(fused)); "residual": classifier(fused + convs(fused))
     guide_convs: int = 2           # convolutions of the image guide that makes hr (stride 2 first)
+    features: str = "oracle"       # "oracle": lr = class embeddings + noise, hr from the image guide;
+                                   # "encoder": hr and lr from a frozen pretrained CNN (arena.encoder)
+    encoder_steps: int = 600       # pretraining steps of that encoder (features="encoder" only)
     feature_noise: float = 0.2     # noise std of the class embeddings before pooling
     steps: int = 300
     batch_size: int = 8
@@ -71,10 +76,12 @@ class ArenaSettings:
 
     def __post_init__(self):
         for name in ("size", "train_scenes", "val_scenes", "channels", "compressed_channels",
-                     "steps", "batch_size", "timing_reps", "threads"):
+                     "steps", "batch_size", "timing_reps", "threads", "encoder_steps"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.decoder_convs, "decoder_convs", 2)
         check_positive_int(self.guide_convs, "guide_convs")
+        if self.features not in FEATURES:
+            raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {self.features!r}")
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
         if self.size % 8 or self.size < 32:
@@ -127,7 +134,7 @@ def with_overrides(base: ArenaSettings, overrides) -> ArenaSettings:
         >>> with_overrides(FULL, ["sise=64"])
         Traceback (most recent call last):
         ...
-        freqfusion_edu.errors.ArenaError: --set sise=64: unknown key 'sise'; choose from size, train_scenes, val_scenes, channels, compressed_channels, decoder_convs, decoder, guide_convs, feature_noise, steps, batch_size, lr, timing_reps, threads
+        freqfusion_edu.errors.ArenaError: --set sise=64: unknown key 'sise'; choose from size, train_scenes, val_scenes, channels, compressed_channels, decoder_convs, decoder, guide_convs, features, encoder_steps, feature_noise, steps, batch_size, lr, timing_reps, threads
     """
     from .methods import ArenaError
 
@@ -172,7 +179,8 @@ def num_threads(n: int):
 
 
 class ArenaData(NamedTuple):
-    """Train and validation tensors: images (N, 3, H, W), coarse (N, C, H/4, W/4), labels (N, H, W)."""
+    """Train and validation tensors: images (N, 3, H, W), coarse (N, C, H/4, W/4), labels (N, H, W);
+    with ``features="encoder"`` also the encoder's ``hr`` (N, C, H/2, W/2) (``None`` otherwise)."""
 
     train_images: torch.Tensor
     train_coarse: torch.Tensor
@@ -181,6 +189,20 @@ class ArenaData(NamedTuple):
     val_coarse: torch.Tensor
     val_labels: torch.Tensor
     class_names: tuple[str, ...]
+    train_hr: torch.Tensor | None = None
+    val_hr: torch.Tensor | None = None
+
+    def inputs(self, split: str, features: str = "oracle") -> tuple[torch.Tensor, torch.Tensor]:
+        """What :class:`ArenaNet` takes for ``split`` ("train"/"val"): ``(image, coarse)`` for
+        the oracle input, ``(hr, lr)`` of the frozen encoder for ``features="encoder"``."""
+        if features == "encoder":
+            if self.train_hr is None:
+                from .methods import ArenaError
+                raise ArenaError("features='encoder' needs data made with those settings "
+                                 "(make_arena_data(settings) computes the encoder's hr)")
+            return (self.train_hr, self.train_coarse) if split == "train" else (self.val_hr, self.val_coarse)
+        return ((self.train_images, self.train_coarse) if split == "train"
+                else (self.val_images, self.val_coarse))
 
 
 def _coarse(labels: torch.Tensor, s: ArenaSettings, seed: int) -> torch.Tensor:
@@ -202,6 +224,12 @@ def make_arena_data(settings: ArenaSettings) -> ArenaData:
     size = (settings.size, settings.size)
     xi, yi = make_scene_batch(settings.train_scenes, size, seed=0)
     xv, yv = make_scene_batch(settings.val_scenes, size, seed=VAL_SEED_OFFSET)
+    if settings.features == "encoder":
+        from .encoder import encode, pretrained_encoder
+
+        encoder, _ = pretrained_encoder(settings)
+        (hi, li), (hv, lv) = encode(encoder, xi), encode(encoder, xv)
+        return ArenaData(xi, li, yi, xv, lv, yv, CLASS_NAMES, hi, hv)
     return ArenaData(xi, _coarse(yi, settings, 1), yi, xv, _coarse(yv, settings, 2), yv, CLASS_NAMES)
 
 
@@ -215,16 +243,23 @@ class ArenaNet(nn.Module):
     """
 
     def __init__(self, fuser: nn.Module, channels: int, num_classes: int, decoder_convs: int = 3,
-                 decoder_width: int | None = None, guide_convs: int = 2, residual: bool = False):
+                 decoder_width: int | None = None, guide_convs: int = 2, residual: bool = False,
+                 image_guide: bool = True):
         super().__init__()
         self.residual = bool(residual)
         c = channels
         w = decoder_width or c
-        # the image guide that makes hr: a stride-2 conv, then guide_convs - 1 more (ReLU between)
-        guide: list[nn.Module] = [nn.Conv2d(3, c, 3, stride=2, padding=1)]
-        for _ in range(guide_convs - 1):
-            guide += [nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, padding=1)]
-        self.guide = nn.Sequential(*guide)
+        if image_guide:
+            # the image guide that makes hr: a stride-2 conv, then guide_convs - 1 more (ReLU between)
+            guide: list[nn.Module] = [nn.Conv2d(3, c, 3, stride=2, padding=1)]
+            for _ in range(guide_convs - 1):
+                guide += [nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, padding=1)]
+            self.guide = nn.Sequential(*guide)
+            self.upscale = 1
+        else:
+            # hr is given (a frozen encoder's 1/2-resolution feature): logits go to twice its size
+            self.guide = nn.Identity()
+            self.upscale = 2
         layers: list[nn.Module] = []
         widths = [c] + [w] * (decoder_convs - 1) + [c]
         for i in range(decoder_convs):
@@ -240,14 +275,16 @@ class ArenaNet(nn.Module):
         if self.residual:
             decoded = fused + decoded
         logits = self.classifier(decoded)
-        return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False), fused
+        size = (image.shape[-2] * self.upscale, image.shape[-1] * self.upscale)
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False), fused
 
 
 def _plain_params(settings: ArenaSettings) -> int:
     """Parameters of the network with plain bilinear-and-add (guide, C-wide decoder, classifier)."""
     with torch.random.fork_rng():
         return count_params(ArenaNet(nn.Identity(), settings.channels, len(CLASS_NAMES),
-                                     settings.decoder_convs, guide_convs=settings.guide_convs))
+                                     settings.decoder_convs, guide_convs=settings.guide_convs,
+                                     image_guide=settings.features == "oracle"))
 
 
 def build_net(method: str, settings: ArenaSettings, seed: int) -> ArenaNet:
@@ -265,7 +302,8 @@ def build_net(method: str, settings: ArenaSettings, seed: int) -> ArenaNet:
     torch.manual_seed(seed)
     # build the shared parts first with a placeholder, so their init is method-independent
     net = ArenaNet(nn.Identity(), settings.channels, len(CLASS_NAMES), settings.decoder_convs, width,
-                   guide_convs=settings.guide_convs, residual=settings.decoder == "residual")
+                   guide_convs=settings.guide_convs, residual=settings.decoder == "residual",
+                   image_guide=settings.features == "oracle")
     torch.manual_seed(seed + 1_000_003)
     net.fuser = build_fuser(method, settings.channels, settings.compressed_channels)
     return net
@@ -368,13 +406,14 @@ def train_method(method: str, seed: int, settings: ArenaSettings = FULL,
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / settings.steps)))
         g = torch.Generator().manual_seed(seed)
-        n = data.train_images.shape[0]
+        x_train, c_train = data.inputs("train", settings.features)
+        n = x_train.shape[0]
         losses = []
         t0 = time.perf_counter()
         net.train()
         for _ in range(settings.steps):
             idx = torch.randint(0, n, (settings.batch_size,), generator=g)
-            logits, _ = net(data.train_images[idx], data.train_coarse[idx])
+            logits, _ = net(x_train[idx], c_train[idx])
             loss = F.cross_entropy(logits, data.train_labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -382,11 +421,11 @@ def train_method(method: str, seed: int, settings: ArenaSettings = FULL,
             sched.step()
             losses.append(float(loss.detach()))
         seconds = time.perf_counter() - t0
-        ev = evaluate_net(net, data.val_images, data.val_coarse, data.val_labels)
+        ev = evaluate_net(net, *data.inputs("val", settings.features), data.val_labels)
         rel = None
         if time_it:
             bs = settings.batch_size
-            batch = (data.train_images[:bs], data.train_coarse[:bs], data.train_labels[:bs])
+            batch = (x_train[:bs], c_train[:bs], data.train_labels[:bs])
             base = build_net("bilinear", settings, seed)
             t_net, t_base = relative_time(net, base, batch, settings.timing_reps)
             rel = t_net / t_base
