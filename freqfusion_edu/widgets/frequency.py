@@ -159,7 +159,7 @@ class FilterExplorer(widgets.VBox):
         self.last_result.update(probe_gain=probe_gain, probe_kept=kept, probe_row=row,
                                 probe_filtered=out)
         r = self.last_result
-        verdict = ("comes out upside down" if kept < -0.01 else "is removed" if abs(kept) <= 0.01
+        verdict = ("comes out upside down" if kept < -0.01 else "is (nearly) removed" if abs(kept) <= 0.01
                    else f"keeps {kept:.0%} of its amplitude")
         self.info.value = (f"{self._describe()}: a grating at <b>{f:.2f}</b> cycles/pixel {verdict}: "
                            f"gain <b>{probe_gain:+.3f}</b> (measured {kept:+.3f}). On the photograph, "
