@@ -268,3 +268,14 @@ def test_autograde_scores_later_tasks_despite_a_shifted_windows(tmp_path):
     hint = [line for line in error_lines if "shifted by one pixel" in line
             or "reads the pixel left of it" in line or "F.pad(x, (r, r, r, r))" in line]
     assert len(hint) == 3 and not any(line.endswith("...") for line in hint), hint
+
+
+def test_guide_covers_what_issue_18_asked():
+    guide = " ".join((CLASSROOM / "README.md").read_text().split())
+    assert "Each task is graded on its own" in guide and "checks.using_references" in guide
+    assert "The feedback shows the hidden tests" in guide
+    assert "SAWarning" in guide and "filters exactly that message" in guide
+    assert "cuts every line of an error at 87 characters" in guide and "Restart & Run All" in guide
+    assert "shifted by one pixel" in guide
+    config = (CLASSROOM / "nbgrader_config.py").read_text()
+    assert 'warnings.filterwarnings("ignore", message=r"Object of type <Submitted' in config
