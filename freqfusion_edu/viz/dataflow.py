@@ -99,7 +99,7 @@ ARROWS: tuple[Arrow, ...] = (
     Arrow("compress", "alpf", "X_c, Y_c"),
     Arrow("ahpf", "alpf", "boosted X_c", ((7.3, 4.95), (7.3, 4.05))),
     Arrow("alpf", "ahpf", "mask_lr", ((8.5, 4.05), (8.5, 4.95))),
-    Arrow("alpf", "alpf_up", "mask_lr", label_xy=(7.9, 2.02)),
+    Arrow("alpf", "alpf_up", "mask_lr", label_xy=(8.35, 2.05)),
     Arrow("lr", "alpf_up", "Y"),
     Arrow("alpf_up", "offsets", "Y up x2"),
     Arrow("compress", "offsets", "guides: boosted X_c, Y_c",
