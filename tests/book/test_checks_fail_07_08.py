@@ -21,7 +21,8 @@ CASES = {
         break_cell="run_cfg = apply_overrides(cfg,", old='f"model.fusion={fusion}"',
         new='"model.fusion=bilinear"',
         check_cell="# 1. The folder passed the check",
-        skip=("plot_prediction_rows([(image", 'freqfusion_edu_cli(["plot"'),
+        skip=("plot_prediction_rows([(image", 'freqfusion_edu_cli(["plot"',
+              "explorer = arena_explorer({\"seed runs\""),
         expect=("freqfusion: last.pt holds iteration 4 of a bilinear model",
                 "the checkpoint is written at the end of training")),
 }

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 CHAPTER = "08_cityscapes_training.ipynb"
 CHECK = "# 1. The folder passed the check"
-SKIP = ('freqfusion_edu_cli(["plot"', "plot_prediction_rows([(image")
+SKIP = ('freqfusion_edu_cli(["plot"', "plot_prediction_rows([(image", "explorer = arena_explorer(")
 
 CASES = {
     # metrics.csv holds fractions: shown without * 100 they disagree with TensorBoard's percent
