@@ -43,13 +43,15 @@ says what a device gets):
 """
 from __future__ import annotations
 
+import sys
+
 import torch
 import torch.nn.functional as F
 
 from .._validate import check_odd_kernel, check_positive_int, check_tensor, shape_str
 from . import _carafe_op
 
-__all__ = ["carafe", "carafe_reference", "check_carafe_args", "set_backend", "get_backend",
+__all__ = ["carafe", "carafe_reference", "carafe_taps", "check_carafe_args", "set_backend", "get_backend",
            "use_backend", "resolve_backend"]
 
 BACKENDS = _carafe_op.BACKENDS
@@ -209,6 +211,48 @@ def carafe_reference(features: torch.Tensor, masks: torch.Tensor, kernel_size: i
     return (u * m).sum(dim=3).view(n, c, h * s, w * s)
 
 
+def _in_onnx_export() -> bool:
+    # torch.onnx is imported only by code that exports; do not import it for every call
+    onnx = sys.modules.get("torch.onnx")
+    return onnx is not None and onnx.is_in_onnx_export()
+
+
+def carafe_taps(features: torch.Tensor, masks: torch.Tensor, kernel_size: int,
+                groups: int = 1, scale_factor: int = 1) -> torch.Tensor:
+    r"""CARAFE as a loop over the :math:`k^2` taps in plain operators (pad, nearest upsample,
+    slice, multiply, add): what :func:`carafe` exports to ONNX, which has no CARAFE operator.
+
+    The input is zero-padded by ``k // 2`` and nearest-upsampled by ``s`` once; tap
+    ``(ky, kx)`` of output pixel ``(p, q)`` reads input pixel ``(p // s + ky - k // 2,
+    q // s + kx - k // 2)``, which is upsampled pixel ``(p + s ky, q + s kx)``: one slice per
+    tap. Memory: the upsampled padded input (``s^2`` times the input) and one product at a time;
+    no :math:`C k^2 H W` tensor. Slower than the registered op, and it keeps every tap's product
+    for backward: for export, not for training.
+
+    Args and returns: as :func:`carafe` (no backend, no autocast handling).
+
+    Example:
+        >>> x, m = torch.randn(1, 4, 3, 5), torch.randn(1, 18, 6, 10)
+        >>> torch.allclose(carafe_taps(x, m, 3, 2, 2), carafe_reference(x, m, 3, 2, 2), atol=1e-5)
+        True
+    """
+    check_carafe_args(features, masks, kernel_size, groups, scale_factor)
+    n, c, h, w = features.shape
+    k, g, s, r = kernel_size, groups, scale_factor, kernel_size // 2
+    H, W = h * s, w * s
+    x = F.pad(features, (r, r, r, r))
+    if s > 1:
+        x = F.interpolate(x, scale_factor=s, mode="nearest")
+    x = x.reshape(n, g, c // g, x.shape[-2], x.shape[-1])
+    m = masks.reshape(n, g, 1, k * k, H, W)
+    out = None
+    for ky in range(k):
+        for kx in range(k):
+            term = x[..., s * ky:s * ky + H, s * kx:s * kx + W] * m[:, :, :, ky * k + kx]
+            out = term if out is None else out + term
+    return out.reshape(n, c, H, W)
+
+
 def carafe(features: torch.Tensor, masks: torch.Tensor, kernel_size: int,
            groups: int = 1, scale_factor: int = 1) -> torch.Tensor:
     r"""Content-aware reassembly of features (mmcv ``carafe`` semantics), on any device.
@@ -255,8 +299,11 @@ def carafe(features: torch.Tensor, masks: torch.Tensor, kernel_size: int,
         True
     """
     check_carafe_args(features, masks, kernel_size, groups, scale_factor)
+    dtype = torch.promote_types(features.dtype, masks.dtype)
+    if _in_onnx_export():  # ONNX has no CARAFE: export the tap loop in standard operators
+        return carafe_taps(features.to(dtype), masks.to(dtype), kernel_size, groups,
+                           scale_factor)
     if not torch.compiler.is_compiling():  # a backend that cannot run fails before any work
         _carafe_op.resolve_backend(features.device)
-    dtype = torch.promote_types(features.dtype, masks.dtype)
     return _carafe_op.carafe_op(features.to(dtype), masks.to(dtype), kernel_size, groups,
                                 scale_factor)
