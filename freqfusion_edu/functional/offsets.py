@@ -71,6 +71,18 @@ def sample_with_offsets(x: torch.Tensor, offset: torch.Tensor, groups: int,
                          f"offset {shape_str(offset)}, got x {shape_str(x)}")
     if x.shape[1] % groups:
         raise ValueError(f"x channels ({x.shape[1]}) must be divisible by groups ({groups})")
+    if torch.compiler.is_dynamo_compiling() and not _is_exporting():
+        # torch.compile: with dynamic shapes (the recompile after a size change), Inductor's CPU
+        # channels-last layout crashed on the grid's views ("cannot determine truth value of
+        # Relational", comparing symbolic strides), so the sampling runs eagerly: one graph
+        # break, and torch.compile(fullgraph=True) is refused for feature_resample=True.
+        # torch.export and ONNX export trace it whole.
+        return _sample_eager(x, offset, groups, s)
+    return _sample(x, offset, groups, s)
+
+
+def _sample(x: torch.Tensor, offset: torch.Tensor, groups: int, s: int) -> torch.Tensor:
+    n, _, h, w = offset.shape
     # Sampling positions are computed and used in float32 or wider: in half precision a
     # coordinate near 500 is off by up to 0.25 pixel. The result has x's dtype.
     dt, dev = torch.promote_types(offset.dtype, torch.float32), offset.device
@@ -97,3 +109,13 @@ def sample_with_offsets(x: torch.Tensor, offset: torch.Tensor, groups: int,
             or not bool(torch.isfinite(grid).all())):
         out = out + (grid.detach().sum(-1) * 0).unsqueeze(1)
     return out.view(n, -1, s * h, s * w).to(x.dtype)
+
+
+def _is_exporting() -> bool:
+    is_exporting = getattr(torch.compiler, "is_exporting", None)  # torch >= 2.7
+    return bool(is_exporting and is_exporting())
+
+
+@torch.compiler.disable
+def _sample_eager(x: torch.Tensor, offset: torch.Tensor, groups: int, s: int) -> torch.Tensor:
+    return _sample(x, offset, groups, s)

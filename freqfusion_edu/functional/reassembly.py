@@ -40,6 +40,11 @@ says what a device gets):
   runs instead for the rest of the process (the choice itself is not changed).
 
 ``benchmarks/carafe_bench.py`` measures them against the machine's floor.
+
+**Exports:** ``torch.export`` keeps the registered op as one node (a program that calls it
+loads after ``import freqfusion_edu``); while ``torch.onnx.export`` runs, :func:`carafe`
+emits :func:`carafe_taps` instead, the tap loop in standard operators, because ONNX has no
+CARAFE.
 """
 from __future__ import annotations
 

@@ -181,8 +181,10 @@ def _conv_pair(conv_a: nn.Conv2d, x_a: torch.Tensor, conv_b: nn.Conv2d, x_b: tor
     (``direction_feat='sim_concat'`` gives the offset and the gate convolutions one input), it is
     one convolution with the two weights stacked: the same numbers, and one pass over the input
     and one input gradient instead of two (a third of the offset generator's convolution time on
-    a CPU)."""
-    if x_a is not x_b:
+    a CPU). Under ``torch.compile`` the two stay separate: inductor fuses them itself, and a
+    split of a convolution's output it lays out channels-last crashed it with dynamic shapes
+    ("cannot determine truth value of Relational", comparing the strides of the split)."""
+    if x_a is not x_b or torch.compiler.is_compiling():
         return _conv(conv_a, x_a), _conv(conv_b, x_b)
     dt = x_a.dtype
     y = F.conv2d(x_a, torch.cat([conv_a.weight, conv_b.weight]).to(dt),
