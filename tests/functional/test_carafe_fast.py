@@ -196,7 +196,7 @@ def test_environment_variable_picks_the_backend(monkeypatch):
 def test_peak_memory_forward_backward_is_a_few_outputs():
     from freqfusion_edu.profiling import peak_memory
 
-    n, c, h, w, k, s = 1, 128, 32, 64, 5, 2  # the case at a quarter of its area
+    n, c, h, w, k, s = 1, 128, 32, 64, 5, 2  # a Cityscapes-sized ALPF call at a quarter of its area
     f32 = torch.float32  # explicit: another test module changes the default dtype
     x = torch.randn(n, c, h, w, dtype=f32, requires_grad=True)
     m = torch.randn(n, k * k, h * s, w * s, dtype=f32, requires_grad=True)

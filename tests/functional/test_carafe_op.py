@@ -132,13 +132,13 @@ def _banded_step(n, c, h, w, k, g, s, device):
 
 @pytest.mark.parametrize("s", [2, 1])  # s = 1 has its own loop (no padded copy)
 def test_whole_tensor_tap_loop_issues_a_fixed_number_of_ops(s, monkeypatch):
-    """Off the CPU the banded loop is one band: the issue's Cityscapes case (N=2, C=256,
+    """Off the CPU the banded loop is one band: a Cityscapes-sized case (N=2, C=256,
     128x256 -> 256x512, k=5) dispatches as many ops as a toy one (meta tensors: no arithmetic)."""
     toy = count_ops(_banded_step(1, 2, 3, 4, 5, 1, s, "meta"))
     city = count_ops(_banded_step(2, 256, 128, 256, 5, 1, s, "meta"))
     assert toy == city, (toy, city)
     # k*k forward + (s + 2) k*k backward arithmetic ops, plus the views (slices) each tap takes;
-    # the issue counted 89,890 for this case with the CPU bands
+    # with the CPU bands this case dispatched 89,890
     assert city <= 1000, city
     # the same counter sees the CPU's bands grow with the image (so the check can fail); small
     # bands, so that the big case is several bands at a size that runs in milliseconds

@@ -40,7 +40,7 @@ def _fwd_bwd(x, m, go, k, g, s, fn):
     return out, gx, gm
 
 
-# n, c, h, w, k, g, s: odd sizes, k larger than the map, groups, every k and s of the issue
+# n, c, h, w, k, g, s: odd sizes, k larger than the map, groups, every k and s FreqFusion uses
 CASES = [(1, 3, 5, 3, 1, 1, 2), (2, 4, 3, 2, 3, 2, 2), (1, 6, 2, 3, 5, 3, 1),
          (1, 2, 3, 2, 7, 1, 4), (1, 2, 2, 3, 3, 1, 3), (1, 4, 4, 1, 5, 2, 4)]
 
