@@ -83,8 +83,8 @@ def _register_output_for_export() -> None:
     ``freqfusion_edu.FreqFusionOutput``; loading such a file needs ``import freqfusion_edu``
     first (as for the ``freqfusion_edu::carafe`` op it calls)."""
     import torch.utils._pytree as pytree
-    register = getattr(pytree, "_register_namedtuple", None)  # torch >= 2.3
-    if register is None or FreqFusionOutput in pytree.SUPPORTED_SERIALIZED_TYPES:
+    register = getattr(pytree, "_register_namedtuple", None)  # private: absent in old torch
+    if register is None or FreqFusionOutput in getattr(pytree, "SUPPORTED_SERIALIZED_TYPES", {}):
         return
     register(FreqFusionOutput, serialized_type_name="freqfusion_edu.FreqFusionOutput")
 
@@ -102,7 +102,9 @@ class FreqFusion(nn.Module):
 
     Arguments, defaults, parameter and buffer names follow the official ``FreqFusion.py``
     (github.com/Linwei-Chen/FreqFusion, class ``FreqFusion``), so official state_dicts load
-    with ``strict=True``; the arguments below that are marked *addition* are not in it.
+    with ``strict=True``; the arguments below that are marked *addition* are not in it. The
+    modules inside a whole network's checkpoint (SegNeXt, mmdet, Mask2Former) are found, built
+    with matching flags and loaded by :func:`freqfusion_edu.load_official`.
 
     Args:
         hr_channels: channels :math:`C_h` of the high-resolution input ``hr_feat``.
