@@ -51,3 +51,16 @@ def test_ch07_paired_comparison_by_hand_catches_the_slip(slip):
                        skip=("fig, axes = plt.subplots(2, 3",),
                        expect=("is paired_comparison's",
                                "divide the squared deviations by n - 1 (the sample sd), use t_quantile(0.975, n - 1)"))
+
+
+# Chapter 07, the opening ("What we found"): its sentence on the stored run must be section 5's
+# table. A slip that compares the wrong metric (boundary IoU stated as mIoU) passes every cell up
+# to the check, which then stops with check 6's hint.
+def test_ch07_opening_that_misstates_the_table_fails_the_check():
+    assert_check_fails("07_segmentation_toy.ipynb", break_cell="def findings():",
+                       old='c_m, c_b = stored_paired("miou"), stored_paired("boundary_iou")',
+                       new='c_m, c_b = stored_paired("boundary_iou"), stored_paired("boundary_iou")',
+                       check_cell="# 1. Every run learned something",
+                       skip=("fig, axes = plt.subplots(2, 3", "plot_prediction_rows(rows", "explorer = arena_explorer("),
+                       expect=("the opening states the stored run's mIoU and boundary IoU comparisons",
+                               "findings() and stored_paired must pair the stored rows by seed"))
