@@ -61,13 +61,13 @@ def test_opcheck_every_op():
         torch.library.opcheck(fn, args)
 
 
-def _build_net():
+def _build_net(feature_resample=False):
     torch.manual_seed(0)
 
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.ff = FreqFusion(8, 8, compressed_channels=8, feature_resample=True,
+            self.ff = FreqFusion(8, 8, compressed_channels=8, feature_resample=feature_resample,
                                  feature_resample_group=2)
             self.head = torch.nn.Conv2d(16, 3, 1)
 
@@ -75,6 +75,36 @@ def _build_net():
             _, hr_feat, lr_feat = self.ff(hr, lr)
             return self.head(torch.cat([hr_feat, lr_feat], 1))
     return Net().double()
+
+
+def _graph_collector(graphs):
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        from functorch.compile import make_boxed_func
+        from torch._dynamo.backends.common import aot_autograd
+
+        keep = lambda g, _: make_boxed_func(g)  # noqa: E731  (like "aot_eager", but we see gm)
+        return aot_autograd(fw_compiler=keep, bw_compiler=keep)(gm, example_inputs)
+    return backend
+
+
+def test_torch_compile_with_the_offset_generator_breaks_the_graph_once_and_matches_eager():
+    """The resampling step runs outside the compiled graph (Inductor's CPU layout pass crashed
+    on its views under dynamic shapes): graphs around it, same numbers as eager."""
+    net = _build_net(feature_resample=True)
+    hr = torch.randn(2, 8, 8, 12, dtype=torch.float64)
+    lr = torch.randn(2, 8, 4, 6, dtype=torch.float64)
+    torch._dynamo.reset()
+    graphs = []
+    compiled = torch.compile(net, backend=_graph_collector(graphs))
+    out = compiled(hr, lr)
+    torch.testing.assert_close(out, net(hr, lr), rtol=1e-10, atol=1e-10)
+    assert len(graphs) >= 2
+    names = [str(nd.target) for g in graphs for nd in g.graph.nodes if nd.op == "call_function"]
+    assert not any("grid_sampler" in t for t in names)  # sampled eagerly, between the graphs
+    with pytest.raises(Exception, match="(?i)graph break|disable"):
+        torch._dynamo.reset()
+        torch.compile(net, fullgraph=True, backend=_graph_collector([]))(hr, lr)
 
 
 def test_torch_compile_fullgraph_traces_freqfusion_without_graph_breaks():
