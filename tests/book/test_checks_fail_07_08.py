@@ -64,3 +64,15 @@ def test_ch07_opening_that_misstates_the_table_fails_the_check():
                        skip=("fig, axes = plt.subplots(2, 3", "plot_prediction_rows(rows", "explorer = arena_explorer("),
                        expect=("the opening states the stored run's mIoU and boundary IoU comparisons",
                                "findings() and stored_paired must pair the stored rows by seed"))
+
+
+# Chapter 07: row_of forgets the factor 100 (fractions beside the stored run's percentages in the
+# explorer). The by-hand comparison still agrees with the library on the same rows; check 8 stops it.
+def test_ch07_rows_in_fractions_fail_the_check():
+    assert_check_fails("07_segmentation_toy.ipynb", break_cell="def row_of(fusion, seed, r):",
+                       old='"miou": 100 * f.miou, "boundary_iou": 100 * f.mean_boundary_iou',
+                       new='"miou": f.miou, "boundary_iou": f.mean_boundary_iou',
+                       check_cell="# 1. Every run learned something",
+                       skip=("fig, axes = plt.subplots(2, 3", "plot_prediction_rows(rows", "explorer = arena_explorer("),
+                       expect=("this run's rows hold mIoU and boundary IoU in percent",
+                               "row_of must store 100 * each IoU"))
