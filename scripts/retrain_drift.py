@@ -59,9 +59,6 @@ SETTINGS = {
     "onednn=AVX512_CORE": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
     "onednn=AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2"},
     "onednn=SSE41": {"ONEDNN_MAX_CPU_ISA": "SSE41"},
-    "aten=avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
-    "aten=default": {"ATEN_CPU_CAPABILITY": "default"},
-    "mkl=AVX2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2"},
     "mkldnn off": {"FREQFUSION_EDU_DRIFT_NO_MKLDNN": "1"},
     "AVX2 machine": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
                      "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
@@ -79,7 +76,19 @@ SSE41_ENV = SETTINGS["SSE4.1 machine"]
 # rounded up. tests/results/test_retrain_tolerance.py checks that every tolerance covers its
 # measured drift with that margin, and that the real change (CHANGE) moves every row by more.
 MARGIN = 2.0
-TOLERANCE: dict[str, dict[str, float]] = {}
+# (mIoU and boundary IoU rounded up to 0.05 points, the similarities to 0.001; floors 0.05, 0.001.)
+TOLERANCE: dict[str, dict[str, float]] = {
+    "arena_full:cheapest": {"miou": 1.05, "boundary_iou": 1.25, "intra_sim": 0.005, "margin": 0.005},
+    "arena_full:freqfusion/0": {"miou": 0.2, "boundary_iou": 0.3, "intra_sim": 0.004, "margin": 0.004},
+    "arena_scale:cheapest": {"miou": 0.7, "boundary_iou": 1.25, "intra_sim": 0.005, "margin": 0.009},
+    "arena_steps:cheapest": {"miou": 0.7, "boundary_iou": 1.0, "intra_sim": 0.003, "margin": 0.006},
+    "arena_scale_steps:cheapest": {"miou": 0.55, "boundary_iou": 1.2, "intra_sim": 0.002, "margin": 0.009},
+    "arena_steps_long:cheapest": {"miou": 0.9, "boundary_iou": 2.3, "intra_sim": 0.017, "margin": 0.014},
+    "arena_scale_steps_long:cheapest": {"miou": 0.5, "boundary_iou": 1.15, "intra_sim": 0.002,
+                                        "margin": 0.007},
+    "arena_guide:cheapest": {"miou": 0.35, "boundary_iou": 1.1, "intra_sim": 0.014, "margin": 0.018},
+    "ch07_full:cheapest": {"miou": 0.6, "boundary_iou": 0.9, "intra_sim": 0.002, "margin": 0.006},
+}
 
 
 def compare(row_id: str, new: dict, stored: dict | None = None) -> list[str]:
@@ -204,6 +213,26 @@ def summarize(records: list[dict]) -> dict:
     return table
 
 
+def markdown_table(data: dict) -> str:
+    """The measurement as a Markdown table: per row, the largest move of mIoU and boundary IoU
+    under any kernel setting, the setting that made it, the tolerance, and the real change."""
+    lines = ["| re-trained row | stored mIoU / bIoU | kernels' largest move, mIoU / bIoU (setting) "
+             "| tolerance, mIoU / bIoU | lr x 1.1 moves it, mIoU / bIoU |",
+             "|---|---|---|---|---|"]
+    for row_id, e in data["rows"].items():
+        st = e["stored"]
+        worst = {k: max((s for s in e["settings"] if s != data["settings"]["change"]),
+                        key=lambda s: abs(e["settings"][s][k] - st[k])) for k in ("miou", "boundary_iou")}
+        d, c = e["kernel_drift"], e["change_effect"]
+        tol = TOLERANCE.get(row_id, {})
+        fmt_tol = " / ".join(f"{tol[k]:.2f}" if k in tol else "-" for k in ("miou", "boundary_iou"))
+        lines.append(
+            f"| `{row_id}` | {st['miou']:.2f} / {st['boundary_iou']:.2f} "
+            f"| {d['miou']:.3f} ({worst['miou']}) / {d['boundary_iou']:.3f} ({worst['boundary_iou']}) "
+            f"| {fmt_tol} | {c['miou']:.2f} / {c['boundary_iou']:.2f} |")
+    return "\n".join(lines)
+
+
 def _cpu_flags() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -222,9 +251,14 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="settings run at once (default 1)")
     p.add_argument("--settings", nargs="+", default=[*SETTINGS, CHANGE],
                    help="which settings to run (default: all, then the real change)")
+    p.add_argument("--table", action="store_true",
+                   help="print the stored measurement (--out) as a Markdown table and stop")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     out = Path(args.out)
+    if args.table:
+        print(markdown_table(json.loads(out.read_text())))
+        return 0
     partial = out.with_suffix(".partial.jsonl")
     unknown = [s for s in args.settings if s not in SETTINGS and s != CHANGE]
     if unknown:
@@ -274,9 +308,14 @@ def main(argv=None) -> int:
 
 
 def _commit() -> str:
+    """The checkout's commit, and which files differed from it (the measurement's code)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
+                               text=True, check=True).stdout.split("\n")
+        changed = sorted(line[3:] for line in dirty if line.strip() and "results/" not in line)
+        return sha + (f" (with these files changed or added: {', '.join(changed)})" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
