@@ -7,6 +7,9 @@
   after training, apart from the loop, and check 7 names the slip.
 * Chapter 05, check 4 catches the same slip (training ``lr_feat``); its hint now names it instead
   of asking whether the loss went down (it does, for the wrong output).
+* Chapter 04, section 5 invites a ten times larger learning rate. Set in place, a sampler's loss
+  rises and check 7 failed with a hint about group counts only; the prose now says to try it in a
+  new cell (`train_sampler(4, lr=5e-2)`) and the hint names the learning rate.
 """
 import pytest
 
@@ -40,3 +43,13 @@ def test_prose_fixes_stay():
     assert "they only choose where to read" in ch05
     ch03 = "\n".join(c.source for c in load_chapter("03_adaptive_lowpass.ipynb").cells)
     assert "training raised it by" in ch03 and "{float(-gain.min()):+.4f}" not in ch03
+
+
+def test_chapter04_a_diverging_learning_rate_fails_check_7_with_a_hint_naming_it():
+    # section 5 invites a ten times larger rate; set in place (not in a new cell), a sampler's loss
+    # rises and check 7 must say so instead of only "the groups differ"
+    assert_check_fails(
+        "04_offsets.ipynb", break_cell="def train_sampler(groups", old="lr=5e-3", new="lr=5e-2",
+        check_cell="# 1. The hand-written similarity",
+        skip=("explorer = offset_explorer(", "plot_offset_small_multiples("),
+        expect=("check failed: the final losses of G = 1, 2, 4", "learning rate must stay 5e-3"))
