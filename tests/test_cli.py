@@ -50,6 +50,7 @@ def test_make_sample_then_verify(tmp_path, capsys):
     assert str(tmp_path / "nothing") in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a subprocess or a training run: several seconds
 def test_module_entry_point_exits_non_zero():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-m", "freqfusion_edu", "train",
@@ -128,6 +129,7 @@ def test_existing_run_is_refused_on_one_line(tmp_path, capsys):
     assert (tmp_path / "train_log.jsonl").read_text() == '{"iter": 1, "loss": 1.0}\n'
 
 
+@pytest.mark.slow  # a subprocess or a training run: several seconds
 def test_ctrl_c_prints_the_exact_resume_command(tmp_path):
     import shlex
     import signal

@@ -26,6 +26,7 @@ def _ratio(x):
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
+@pytest.mark.slow  # a subprocess or a training run: several seconds
 def test_gpu_bench_quick_writes_every_row(tmp_path):
     out = tmp_path / "gpu.json"
     r = _run("gpu_bench.py", "--quick", "--out", str(out))
@@ -62,6 +63,7 @@ def test_gpu_bench_quick_writes_every_row(tmp_path):
     assert "| freqfusion |" in r.stdout  # the table is printed too
 
 
+@pytest.mark.slow  # a subprocess or a training run: several seconds
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
 def test_gpu_bench_without_cuda_says_so_and_exits_0(tmp_path):
     r = _run("gpu_bench.py", "--out", str(tmp_path / "x.json"), timeout=120)
@@ -70,6 +72,7 @@ def test_gpu_bench_without_cuda_says_so_and_exits_0(tmp_path):
     assert not (tmp_path / "x.json").exists()  # nothing measured, nothing written
 
 
+@pytest.mark.slow  # a subprocess or a training run: several seconds
 def test_step_bench_quick(tmp_path):
     out = tmp_path / "step.json"
     r = _run("step_bench.py", "--quick", "--out", str(out), timeout=300)

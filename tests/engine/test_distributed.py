@@ -46,6 +46,7 @@ def test_all_reduce_is_identity_in_one_process():
     assert all_reduce_sum(torch.tensor([3, 4])).tolist() == [3, 4]
 
 
+@pytest.mark.slow  # a subprocess or a training run: several seconds
 def test_two_gloo_processes_equal_one(tmp_path):
     script = tmp_path / "ddp_job.py"
     script.write_text(SCRIPT.format(here=str(HERE)))

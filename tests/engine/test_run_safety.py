@@ -88,6 +88,7 @@ SIGNAL_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a subprocess or a training run: several seconds
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_saves_a_checkpoint_of_the_step_it_stopped_after(tmp_path, sig):
     out = tmp_path / "run"
@@ -223,6 +224,7 @@ FAIL_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a subprocess or a training run: several seconds
 def test_a_failing_process_does_not_leave_the_others_waiting(tmp_path):
     script = tmp_path / "fail_job.py"
     script.write_text(FAIL_SCRIPT.format(here=str(HERE)))

@@ -44,6 +44,7 @@ def smoke(tmp_path_factory):
     return cfg, result, out, messages
 
 
+@pytest.mark.slow  # a subprocess or a training run: several seconds
 def test_smoke_event_files_hold_the_logged_numbers(smoke):
     cfg, result, out, messages = smoke
     tb = read_event_scalars(out / TENSORBOARD_DIR)

@@ -105,6 +105,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a subprocess or a training run: several seconds
 def test_kill_9_then_resume_loses_at_most_one_interval(tmp_path):
     out = tmp_path / "run"
     script = tmp_path / "job.py"

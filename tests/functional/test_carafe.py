@@ -150,6 +150,7 @@ def _largest_allocation(fn) -> int:
     return max(max(e.cpu_memory_usage, 0) for e in prof.events())
 
 
+@pytest.mark.slow  # several seconds (the Triton interpreter / memory profiling)
 def test_no_full_unfold_temporary_in_forward_or_backward():
     """The default path never allocates anything near N*C*k*k*H*W (profiler's memory record)."""
     n, c, h, w, k, s = 1, 64, 64, 64, 5, 2

@@ -193,6 +193,7 @@ def test_environment_variable_picks_the_backend(monkeypatch):
         assert op._initial_backend() == "auto"
 
 
+@pytest.mark.slow  # several seconds (the Triton interpreter / memory profiling)
 def test_peak_memory_forward_backward_is_a_few_outputs():
     from freqfusion_edu.profiling import peak_memory
 

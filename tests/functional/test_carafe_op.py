@@ -88,6 +88,7 @@ def _graph_collector(graphs):
     return backend
 
 
+@pytest.mark.slow  # a subprocess or a training run: several seconds
 def test_torch_compile_with_the_offset_generator_breaks_the_graph_once_and_matches_eager():
     """The resampling step runs outside the compiled graph (Inductor's CPU layout pass crashed
     on its views under dynamic shapes): graphs around it, same numbers as eager."""

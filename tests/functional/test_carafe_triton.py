@@ -138,6 +138,7 @@ def test_op_count_does_not_grow_with_the_size():
     assert small <= (12 if DEV == "cuda" else 100), small
 
 
+@pytest.mark.slow  # several seconds (the Triton interpreter / memory profiling)
 def test_whole_freqfusion_module_on_the_triton_backend():
     """The module as a GPU runs it: all five CARAFE calls (s = 1 and 2, the AHPF as one CARAFE
     with 2*identity - K, groups) through the Triton kernels, forward and every gradient, against
