@@ -218,16 +218,8 @@ class TensorBoardLog:
         self.writer.close()
 
 
-def read_event_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar in the TensorBoard event files of ``log_dir``: tag -> ``[(step, value)]``.
-
-    Read with TensorBoard's own ``EventAccumulator`` (which applies the purge markers of
-    resumed runs), so a step appears once per tag as TensorBoard shows it.
-
-    Raises:
-        MissingDependencyError: ``tensorboard`` is not installed.
-        RunLogError: ``log_dir`` holds no event file.
-    """
+def _event_accumulator(log_dir):
+    """TensorBoard's ``EventAccumulator`` over ``log_dir``, loaded (every scalar and image kept)."""
     if not tensorboard_available():
         raise MissingDependencyError(f"reading TensorBoard logs needs the tensorboard package: "
                                      f"{TURN_ON_TENSORBOARD}")
@@ -239,6 +231,20 @@ def read_event_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
                           f"(events.out.tfevents.*)")
     acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "images": 0})
     acc.Reload()
+    return acc
+
+
+def read_event_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar in the TensorBoard event files of ``log_dir``: tag -> ``[(step, value)]``.
+
+    Read with TensorBoard's own ``EventAccumulator`` (which applies the purge markers of
+    resumed runs), so a step appears once per tag as TensorBoard shows it.
+
+    Raises:
+        MissingDependencyError: ``tensorboard`` is not installed.
+        RunLogError: ``log_dir`` holds no event file.
+    """
+    acc = _event_accumulator(log_dir)
     return {tag: [(int(e.step), float(e.value)) for e in acc.Scalars(tag)]
             for tag in acc.Tags()["scalars"]}
 
@@ -254,17 +260,7 @@ def read_event_images(log_dir) -> dict[str, list[tuple[int, np.ndarray]]]:
 
     from PIL import Image
 
-    if not tensorboard_available():
-        raise MissingDependencyError(f"reading TensorBoard logs needs the tensorboard package: "
-                                     f"{TURN_ON_TENSORBOARD}")
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    log_dir = Path(log_dir)
-    if not any(log_dir.glob("events.out.tfevents.*")):
-        raise RunLogError(f"{str(log_dir)!r} holds no TensorBoard event file "
-                          f"(events.out.tfevents.*)")
-    acc = EventAccumulator(str(log_dir), size_guidance={"images": 0})
-    acc.Reload()
+    acc = _event_accumulator(log_dir)
     return {tag: [(int(e.step), np.asarray(Image.open(io.BytesIO(e.encoded_image_string))
                                            .convert("RGB")))
                   for e in acc.Images(tag)]
