@@ -1,6 +1,6 @@
 """``freqfusion-edu arena``: the command-line face of the upsampler arena.
 
-    freqfusion-edu arena [--quick | --full] [--set KEY=VALUE ...] [--seeds N] [--methods M ...] --out FILE.json
+    freqfusion-edu arena [--quick | --full] [--set KEY=VALUE ...] [--seeds N] [--first-seed K] [--methods M ...] --out FILE.json
 
 Kept apart from :mod:`freqfusion_edu.cli` so the CLI only adds one sub-parser and one call;
 importing this module is cheap (torch is imported when the command runs).
@@ -32,6 +32,8 @@ def add_arena_parser(sub) -> argparse.ArgumentParser:
                         "mode); stored in the JSON, and a resumed run must give the same values")
     a.add_argument("--seeds", type=int, default=None,
                    help="number of seeds 0..N-1 (default: 1 with --quick, 5 with --full)")
+    a.add_argument("--first-seed", type=int, default=0, metavar="K",
+                   help="first seed (default 0): seeds K..K+N-1, e.g. fresh seeds for a confirmation run")
     a.add_argument("--methods", nargs="+", default=None, metavar="M",
                    help="methods to run (default: bilinear bilinear+conv freqfusion with --quick, "
                         "all with --full)")
@@ -56,11 +58,14 @@ def run_arena_command(args) -> int:
     if isinstance(seeds, bool) or seeds < 1:
         raise ArenaError(f"--seeds must be an integer >= 1, got {seeds}")
     # the canonical form of what runs (defaults spelled out), whatever the caller typed
+    if isinstance(args.first_seed, bool) or args.first_seed < 0:
+        raise ArenaError(f"--first-seed must be an integer >= 0, got {args.first_seed}")
     sets = "".join(f" --set {shlex.quote(o.replace(' ', ''))}" for o in args.overrides)
-    command = (f"freqfusion-edu arena --{args.mode}{sets} --seeds {seeds} --methods "
+    first = f" --first-seed {args.first_seed}" if args.first_seed else ""
+    command = (f"freqfusion-edu arena --{args.mode}{sets} --seeds {seeds}{first} --methods "
                + " ".join(shlex.quote(m) for m in methods) + f" --out {shlex.quote(str(args.out))}")
     results = run_arena(settings, methods, seeds, args.out, command=command,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, first_seed=args.first_seed)
     print(table_text(results))
     print(f"{len(results['rows'])} rows in {args.out} "
           f"({results['provenance']['wall_seconds']:.0f} s of compute in total)")

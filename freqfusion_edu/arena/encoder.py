@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from .._validate import check_positive_int
 
 __all__ = ["ArenaEncoder", "ENCODER_SEED_OFFSET", "ENCODER_VERSION", "encoder_cache_dir",
-           "encoder_key", "pretrained_encoder", "encode"]
+           "encoder_key", "pretrained_encoder", "encode", "evaluate_encoder"]
 
 #: Seeds of the encoder's pretraining scenes start here (arena training scenes use 0, 1, ...,
 #: validation scenes 100000, ...): the encoder never sees a scene the arena scores.
@@ -197,3 +197,24 @@ def encode(encoder: ArenaEncoder, images: torch.Tensor, batch_size: int = 32):
         hrs.append(hr)
         lrs.append(lr)
     return torch.cat(hrs), torch.cat(lrs)
+
+
+@torch.no_grad()
+def evaluate_encoder(encoder: ArenaEncoder, settings) -> dict:
+    """How well the frozen encoder segments the arena's validation scenes on its own, through its
+    pretraining head: ``{"miou": ..., "boundary_iou": ...}`` in %. A reference for the arena rows
+    built on it (a fuser that adds nothing should still come near it)."""
+    from ..data.scenes import CLASS_NAMES, make_scene_batch
+    from ..metrics import BoundaryIoU, ConfusionMatrix
+    from .task import VAL_SEED_OFFSET, num_threads
+
+    images, labels = make_scene_batch(settings.val_scenes, (settings.size, settings.size),
+                                      seed=VAL_SEED_OFFSET)
+    k = len(CLASS_NAMES)
+    cm, biou = ConfusionMatrix(k), BoundaryIoU(k)
+    with num_threads(1):
+        for i in range(0, images.shape[0], 16):
+            pred = encoder.logits(images[i:i + 16]).argmax(1)
+            cm.update(pred, labels[i:i + 16])
+            biou.update(pred, labels[i:i + 16])
+    return {"miou": 100 * cm.miou(), "boundary_iou": 100 * biou.compute()[1]}

@@ -30,7 +30,7 @@ from .methods import METHODS, ArenaError
 
 __all__ = ["load_results", "save_results", "check_compatible", "summarize", "paired_differences",
            "format_table",
-           "compare", "paired_table", "format_paired_table", "pairing", "per_class_summary", "pareto_front", "machine_description", "git_commit", "METRICS"]
+           "compare", "curve_rows", "curve_steps", "curve_comparisons", "paired_table", "format_paired_table", "pairing", "per_class_summary", "pareto_front", "machine_description", "git_commit", "METRICS"]
 
 #: Metrics summarised per method: (key, column title, format).
 METRICS = (("miou", "mIoU", "{:.1f}"), ("boundary_iou", "bIoU", "{:.1f}"),
@@ -59,7 +59,8 @@ def save_results(path, results: dict) -> None:
 
 # Settings added to ArenaSettings after result files were written, with the value every file
 # written before used: a file without the key is read as holding that value.
-SETTINGS_ADDED_LATER = {"guide_convs": 2, "decoder": "plain", "features": "oracle", "encoder_steps": 600}
+SETTINGS_ADDED_LATER = {"guide_convs": 2, "decoder": "plain", "features": "oracle", "encoder_steps": 600,
+                        "curve_every": 0}
 
 
 def load_results(path) -> dict:
@@ -186,6 +187,45 @@ def compare(rows: list[dict], a: str, b: str, metric: str = "boundary_iou",
                          "comparison needs at least 2")
     d = paired_differences(rows, a, b, metric)
     return paired_comparison(d, [0.0] * len(d), confidence=confidence)
+
+
+def curve_rows(rows: list[dict], step: int) -> list[dict]:
+    """The rows as they stood at training step ``step`` of their learning curves: each row whose
+    ``curve`` has that step, with ``miou`` and ``boundary_iou`` taken from the curve (the other
+    keys are the final row's). Feed them to :func:`compare` or :func:`summarize`.
+
+    Example:
+        >>> rows = [{"method": "a", "seed": 0, "miou": 70.0, "boundary_iou": 60.0,
+        ...          "curve": {"steps": [5, 10], "miou": [50.0, 70.0], "boundary_iou": [40.0, 60.0]}}]
+        >>> [(r["miou"], r["boundary_iou"]) for r in curve_rows(rows, 5)]
+        [(50.0, 40.0)]
+    """
+    out = []
+    for r in rows:
+        c = r.get("curve")
+        if not c or step not in c["steps"]:
+            continue
+        i = c["steps"].index(step)
+        out.append(dict(r, miou=c["miou"][i], boundary_iou=c["boundary_iou"][i]))
+    return out
+
+
+def curve_steps(rows: list[dict]) -> list[int]:
+    """The training steps every row's learning curve has (sorted; ``[]`` without curves)."""
+    sets = [set(r["curve"]["steps"]) for r in rows if r.get("curve")]
+    if not sets or len(sets) < len(rows):
+        return []
+    return sorted(set.intersection(*sets))
+
+
+def curve_comparisons(rows: list[dict], a: str, b: str, metric: str = "boundary_iou") -> list:
+    """``[(step, PairedComparison)]``: :func:`compare` of ``a`` against ``b`` at each step of the
+    rows' learning curves (:func:`curve_rows`), paired by seed at every step."""
+    steps = curve_steps([r for r in rows if r["method"] in (a, b)])
+    if not steps:
+        raise ArenaError(f"the rows of {a!r} and {b!r} hold no common learning-curve steps; "
+                         "a curve needs runs made with --set curve_every=K")
+    return [(k, compare(curve_rows(rows, k), a, b, metric)) for k in steps]
 
 
 def pairing(a: str, b: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from .._validate import check_positive_int
-from .methods import METHODS, check_methods
+from .methods import METHODS, ArenaError, check_methods
 from .results import (check_compatible, format_paired_table, format_table, git_commit,
                       load_results, machine_description, paired_table, save_results, summarize)
 from .task import ArenaSettings, make_arena_data, train_method
@@ -22,7 +22,7 @@ QUICK_METHODS = ["bilinear", "bilinear+conv", "freqfusion"]
 
 
 def run_arena(settings: ArenaSettings, methods: list[str], seeds: int, out=None,
-              command: str = "", progress: bool = False, log=None) -> dict:
+              command: str = "", progress: bool = False, log=None, first_seed: int = 0) -> dict:
     """Train and measure every (method, seed) that ``out`` does not hold yet.
 
     Rows are computed seed by seed (all methods for seed 0, then seed 1, ...), so an
@@ -33,11 +33,14 @@ def run_arena(settings: ArenaSettings, methods: list[str], seeds: int, out=None,
     Args:
         settings: :class:`~freqfusion_edu.arena.task.ArenaSettings` (``QUICK``, ``FULL``, ...).
         methods: names from :data:`~freqfusion_edu.arena.methods.METHODS`.
-        seeds: number of seeds ``0 .. seeds-1``.
+        seeds: number of seeds ``first_seed .. first_seed + seeds - 1``.
         out: JSON path, or ``None`` to keep the results in memory only.
         command: the command line recorded in the provenance.
         progress: show a tqdm progress bar (on stderr).
         log: optional callable receiving one line of text per finished row.
+        first_seed: the first seed (default 0). Fresh seeds for a confirmation run start past
+            every seed an exploration used (e.g. ``first_seed=10``); stored as ``first_seed``,
+            and a file is continued only with the same one.
 
     Returns:
         The results dict (``settings``, ``methods``, ``seeds``, ``rows``, ``provenance``).
@@ -46,17 +49,26 @@ def run_arena(settings: ArenaSettings, methods: list[str], seeds: int, out=None,
         raise TypeError(f"settings must be an ArenaSettings, got {type(settings).__name__}")
     methods = check_methods(methods)
     check_positive_int(seeds, "seeds")
+    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
+        raise ValueError(f"first_seed must be an integer >= 0, got {first_seed!r}")
     sdict = settings.as_dict()
     results = None
     if out is not None and Path(out).exists():
         results = load_results(out)
         check_compatible(results["settings"], sdict, out)
+        stored_first = int(results.get("first_seed", 0))
+        if stored_first != first_seed:
+            raise ArenaError(f"{out} holds seeds from {stored_first} on, requested first seed "
+                             f"{first_seed}; use --first-seed {stored_first} or another --out")
+        _check_registered(results, methods, seeds, first_seed, out)
     if results is None:
         results = {"settings": sdict, "methods": [], "seeds": 0, "rows": [], "provenance": {}}
+    if first_seed:
+        results["first_seed"] = first_seed
     results["methods"] = list(dict.fromkeys(results["methods"] + methods))
     results["seeds"] = max(int(results["seeds"]), seeds)
     done = {(r["method"], r["seed"]) for r in results["rows"]}
-    todo = [(m, s) for s in range(seeds) for m in methods if (m, s) not in done]
+    todo = [(m, s) for s in range(first_seed, first_seed + seeds) for m in methods if (m, s) not in done]
     prov = results["provenance"]
     prev_wall = float(prov.get("wall_seconds", 0.0))
     prov.update({"command": command, "commit": git_commit(),
@@ -96,6 +108,19 @@ def run_arena(settings: ArenaSettings, methods: list[str], seeds: int, out=None,
     if out is not None:
         save_results(out, results)
     return results
+
+
+def _check_registered(results: dict, methods: list[str], seeds: int, first_seed: int, out) -> None:
+    """A pre-registered file (``preregistration`` written before its first row, see
+    :mod:`freqfusion_edu.arena.prereg`) is run only with the methods and seeds it registered."""
+    reg = results.get("preregistration")
+    if not reg:
+        return
+    if sorted(methods) != sorted(reg["methods"]) or seeds != reg["seeds"] or first_seed != reg["first_seed"]:
+        raise ArenaError(
+            f"{out} is pre-registered for methods {' '.join(reg['methods'])}, {reg['seeds']} seeds from "
+            f"{reg['first_seed']}; requested methods {' '.join(methods)}, {seeds} seeds from {first_seed}. "
+            "A registered plan is not changed after the fact: register a new study in another file")
 
 
 def table_text(results: dict, baseline: str = "bilinear", metric: str = "boundary_iou") -> str:

@@ -69,6 +69,7 @@ class ArenaSettings:
     encoder_steps: int = 600       # pretraining steps of that encoder (features="encoder" only)
     feature_noise: float = 0.2     # noise std of the class embeddings before pooling
     steps: int = 300
+    curve_every: int = 0           # > 0: also evaluate every curve_every steps (a learning curve in the row)
     batch_size: int = 8
     lr: float = 3e-3               # Adam, cosine decay to 0; one rule for every method
     timing_reps: int = 10          # fwd+bwd repetitions for the time ratio to bilinear
@@ -80,6 +81,11 @@ class ArenaSettings:
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.decoder_convs, "decoder_convs", 2)
         check_positive_int(self.guide_convs, "guide_convs")
+        if isinstance(self.curve_every, bool) or not isinstance(self.curve_every, int) or self.curve_every < 0:
+            raise ValueError(f"curve_every must be an integer >= 0 (0: no curve), got {self.curve_every!r}")
+        if self.curve_every and self.steps % self.curve_every:
+            raise ValueError(f"curve_every must divide steps ({self.steps}) so that the curve ends at the "
+                             f"trained network, got {self.curve_every!r}")
         if self.features not in FEATURES:
             raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {self.features!r}")
         if self.decoder not in DECODERS:
@@ -134,7 +140,7 @@ def with_overrides(base: ArenaSettings, overrides) -> ArenaSettings:
         >>> with_overrides(FULL, ["sise=64"])
         Traceback (most recent call last):
         ...
-        freqfusion_edu.errors.ArenaError: --set sise=64: unknown key 'sise'; choose from size, train_scenes, val_scenes, channels, compressed_channels, decoder_convs, decoder, guide_convs, features, encoder_steps, feature_noise, steps, batch_size, lr, timing_reps, threads
+        freqfusion_edu.errors.ArenaError: --set sise=64: unknown key 'sise'; choose from size, train_scenes, val_scenes, channels, compressed_channels, decoder_convs, decoder, guide_convs, features, encoder_steps, feature_noise, steps, curve_every, batch_size, lr, timing_reps, threads
     """
     from .methods import ArenaError
 
@@ -394,7 +400,11 @@ def train_method(method: str, seed: int, settings: ArenaSettings = FULL,
         plain bilinear-and-add network: the fuser's, or the control's wider decoder),
         ``total_params``, ``seconds`` (training wall time), ``final_loss``, ``rel_time``
         (forward+backward time / bilinear's, measured in this call; ``None`` if
-        ``time_it=False``), ``iou_per_class`` and ``biou_per_class``.
+        ``time_it=False``), ``iou_per_class`` and ``biou_per_class``; with
+        ``settings.curve_every > 0`` also ``curve``: ``{"steps": [k, 2k, ..., steps], "miou": [...],
+        "boundary_iou": [...]}``, the validation scores every ``curve_every`` steps of this one
+        run (one cosine schedule over ``settings.steps``: the early points are networks in the
+        middle of training, not networks trained for fewer steps). Its last point is the row's.
     """
     check_methods([method])
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -409,9 +419,11 @@ def train_method(method: str, seed: int, settings: ArenaSettings = FULL,
         x_train, c_train = data.inputs("train", settings.features)
         n = x_train.shape[0]
         losses = []
+        curve = {"steps": [], "miou": [], "boundary_iou": []}
+        eval_seconds = 0.0
         t0 = time.perf_counter()
         net.train()
-        for _ in range(settings.steps):
+        for step in range(1, settings.steps + 1):
             idx = torch.randint(0, n, (settings.batch_size,), generator=g)
             logits, _ = net(x_train[idx], c_train[idx])
             loss = F.cross_entropy(logits, data.train_labels[idx])
@@ -420,8 +432,21 @@ def train_method(method: str, seed: int, settings: ArenaSettings = FULL,
             opt.step()
             sched.step()
             losses.append(float(loss.detach()))
-        seconds = time.perf_counter() - t0
+            if settings.curve_every and step % settings.curve_every == 0 and step < settings.steps:
+                # a point of the learning curve: evaluation draws no random numbers and changes no
+                # weight, so the trajectory (and the final row) is the same as without the curve
+                te = time.perf_counter()
+                point = evaluate_net(net, *data.inputs("val", settings.features), data.val_labels)
+                curve["steps"].append(step)
+                curve["miou"].append(point["miou"])
+                curve["boundary_iou"].append(point["boundary_iou"])
+                eval_seconds += time.perf_counter() - te
+        seconds = time.perf_counter() - t0 - eval_seconds
         ev = evaluate_net(net, *data.inputs("val", settings.features), data.val_labels)
+        if settings.curve_every:
+            curve["steps"].append(settings.steps)
+            curve["miou"].append(ev["miou"])
+            curve["boundary_iou"].append(ev["boundary_iou"])
         rel = None
         if time_it:
             bs = settings.batch_size
@@ -435,6 +460,8 @@ def train_method(method: str, seed: int, settings: ArenaSettings = FULL,
            "params": count_params(net) - _plain_params(settings), "total_params": count_params(net),
            "seconds": seconds, "rel_time": rel, "final_loss": sum(losses[-10:]) / len(losses[-10:]),
            "iou_per_class": ev["iou_per_class"], "biou_per_class": ev["biou_per_class"]}
+    if settings.curve_every:
+        row["curve"] = curve
     # JSON has no NaN: a metric that is undefined (say, a margin with one class present) is None
     row = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
     return TrainedMethod(row, net, pred, losses)
