@@ -174,7 +174,7 @@ def run(jobs: int, names: list[str]) -> None:
     while queue or running:
         while queue and len(running) < jobs:
             name = queue.pop(0)
-            cmd = command(name)
+            cmd = command(name, Path("results"))   # relative: the provenance names no machine's path
             cmd[0] = str(exe) if exe.exists() else cmd[0]
             log = open(logs / f"{name}.log", "a")
             print(f"{datetime.datetime.now():%H:%M:%S} start {name}", flush=True)
