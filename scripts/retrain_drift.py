@@ -15,7 +15,8 @@ re-training tests' tolerances from this table and checks both sides.
     python scripts/retrain_drift.py --out results/retrain_drift.json
 
 Resumable: each (setting, row) is appended to ``OUT.partial.jsonl`` as it finishes; running the
-same command again skips what is there. ``--jobs 2`` runs two settings at once (one thread
+same command again skips what is there. Rows added to :data:`ROWS` later are measured alone: the
+stored file's records seed the partial file, and the provenance keeps the earlier measurement's. ``--jobs 2`` runs two settings at once (one thread
 each, so the numbers are those of one thread either way).
 """
 from __future__ import annotations
@@ -49,6 +50,13 @@ ROWS = [
     ("arena_scale_steps_long:cheapest", "arena_scale_steps_long.json", None, None),
     ("arena_guide:cheapest", "arena_guide.json", None, None),
     ("ch07_full:cheapest", "ch07_full.json", None, None),
+    # the second round (scripts/arena_round2.py): pre-registered curves and confirmation runs
+    ("arena_curves:cheapest", "arena_curves.json", None, None),
+    ("arena_curves_encoder:cheapest", "arena_curves_encoder.json", None, None),
+    ("arena_confirm_residual:cheapest", "arena_confirm_residual.json", None, None),
+    ("arena_confirm_full:cheapest", "arena_confirm_full.json", None, None),
+    ("arena_confirm_steps:cheapest", "arena_confirm_steps.json", None, None),
+    ("arena_confirm_scale_steps:cheapest", "arena_confirm_scale_steps.json", None, None),
 ]
 
 # Kernel settings: name -> environment. Each is a cap a process can set on this CPU; together
@@ -166,7 +174,21 @@ def retrain(row_id: str, lr_scale: float = 1.0, tmp_dir=None) -> dict:
                                                 if v != full[k]})
         assert settings.as_dict() == data["settings"], file
         settings = dataclasses.replace(settings, lr=settings.lr * lr_scale)
-        new = train_method(row["method"], row["seed"], settings, time_it=False).row
+        # a learned-input row re-pretrains its encoder too (in a fresh cache): the stored rows'
+        # encoder was pretrained on the machine that made them, and is part of what must reproduce
+        cache = tempfile.TemporaryDirectory(dir=tmp_dir) if settings.features == "encoder" else None
+        old_cache = os.environ.get("FREQFUSION_EDU_CACHE")
+        try:
+            if cache is not None:
+                os.environ["FREQFUSION_EDU_CACHE"] = cache.name
+            new = train_method(row["method"], row["seed"], settings, time_it=False).row
+        finally:
+            if cache is not None:
+                if old_cache is None:
+                    os.environ.pop("FREQFUSION_EDU_CACHE", None)
+                else:
+                    os.environ["FREQFUSION_EDU_CACHE"] = old_cache
+                cache.cleanup()
     return {k: new[k] for k in (*METRICS, "params")}
 
 
@@ -180,7 +202,7 @@ def _worker(setting: str, partial: Path, rows: list[str]) -> None:
     for row_id in rows:
         t0 = time.perf_counter()
         values = retrain(row_id, lr_scale)
-        rec = {"setting": setting, "row": row_id, **values,
+        rec = {"setting": setting, "row": row_id, **values, "commit": _commit(),
                "aten_capability": torch.backends.cpu.get_cpu_capability(),
                "seconds": time.perf_counter() - t0}
         with partial.open("a") as fh:
@@ -268,6 +290,9 @@ def main(argv=None) -> int:
         _worker(args.worker, partial, [r[0] for r in ROWS if r[0] not in done])
         return 0
 
+    if not partial.exists() and out.exists():
+        # rows added to ROWS after the stored measurement: keep its records, run only the new rows
+        partial.write_text("".join(json.dumps(r) + "\n" for r in json.loads(out.read_text())["records"]))
     t0 = time.perf_counter()
     todo = [s for s in args.settings
             if {r["row"] for r in _done(partial) if r["setting"] == s} != {r[0] for r in ROWS}]
@@ -284,6 +309,7 @@ def main(argv=None) -> int:
         print(f"a worker failed (exit codes {codes}); run the command again to resume", file=sys.stderr)
         return 1
     records = _done(partial)
+    earlier = json.loads(out.read_text())["provenance"] if out.exists() else None
     from freqfusion_edu.profiling import machine_info
     import torch
 
@@ -300,6 +326,10 @@ def main(argv=None) -> int:
             "wall_seconds_last_invocation": round(time.perf_counter() - t0, 1)},
         "records": records,
     }
+    if earlier is not None and any("commit" not in r for r in records):
+        # records without a commit of their own come from the earlier measurement (rows added later)
+        data["provenance"]["earlier_measurement"] = {k: earlier[k] for k in ("command", "commit", "date", "machine")
+                                                     if k in earlier}
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")
     os.replace(tmp, out)

@@ -30,7 +30,7 @@ from .methods import METHODS, ArenaError
 
 __all__ = ["load_results", "save_results", "check_compatible", "summarize", "paired_differences",
            "format_table",
-           "compare", "curve_rows", "curve_steps", "curve_comparisons", "paired_table", "format_paired_table", "pairing", "per_class_summary", "pareto_front", "machine_description", "git_commit", "METRICS"]
+           "compare", "curve_rows", "curve_steps", "curve_comparisons", "curve_summary", "paired_table", "format_paired_table", "pairing", "per_class_summary", "pareto_front", "machine_description", "git_commit", "METRICS"]
 
 #: Metrics summarised per method: (key, column title, format).
 METRICS = (("miou", "mIoU", "{:.1f}"), ("boundary_iou", "bIoU", "{:.1f}"),
@@ -226,6 +226,30 @@ def curve_comparisons(rows: list[dict], a: str, b: str, metric: str = "boundary_
         raise ArenaError(f"the rows of {a!r} and {b!r} hold no common learning-curve steps; "
                          "a curve needs runs made with --set curve_every=K")
     return [(k, compare(curve_rows(rows, k), a, b, metric)) for k in steps]
+
+
+def curve_summary(rows: list[dict], methods: list[str] | None = None,
+                  metric: str = "boundary_iou") -> dict:
+    """Per method, the learning curve of ``metric`` over seeds: ``{method: {"steps": [...],
+    "mean": [...], "sd": [...], "n": seeds}}`` at the steps every row of the method has.
+
+    Example:
+        >>> rows = [{"method": "a", "seed": s, "curve": {"steps": [5, 10], "miou": [m, m + 10],
+        ...          "boundary_iou": [m, m]}} for s, m in ((0, 40.0), (1, 44.0))]
+        >>> c = curve_summary(rows, metric="miou")["a"]
+        >>> c["steps"], c["mean"], [round(v, 3) for v in c["sd"]], c["n"]
+        ([5, 10], [42.0, 52.0], [2.828, 2.828], 2)
+    """
+    order = methods or list(dict.fromkeys(r["method"] for r in rows))
+    out = {}
+    for m in order:
+        rs = [r for r in rows if r["method"] == m]
+        steps = curve_steps(rs)
+        if not steps:
+            continue
+        stats = [_mean_std([x[metric] for x in curve_rows(rs, k)]) for k in steps]
+        out[m] = {"steps": steps, "mean": [a for a, _ in stats], "sd": [b for _, b in stats], "n": len(rs)}
+    return out
 
 
 def pairing(a: str, b: str) -> str:

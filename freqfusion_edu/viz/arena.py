@@ -13,10 +13,10 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..arena.results import pareto_front
+from ..arena.results import curve_comparisons, curve_summary, pareto_front
 
 __all__ = ["FAMILY_COLORS", "METHOD_COLORS", "method_color", "plot_metric_bars", "plot_pareto",
-           "plot_class_scores", "plot_paired"]
+           "plot_class_scores", "plot_paired", "plot_curves", "plot_curve_differences"]
 
 #: The hue of each family of methods (the palette's groups).
 FAMILY_COLORS = {"fixed": "#7f7f7f", "control": "#d62728", "learned": "#1f77b4",
@@ -234,3 +234,68 @@ def plot_paired(values_a: dict, values_b: dict, comparison, a: str, b: str, labe
     right.grid(axis="x", alpha=0.3)
     plt.close(fig)
     return fig
+
+
+def plot_curves(rows: list[dict], methods: Sequence[str], metric: str = "boundary_iou",
+                label: str = "boundary IoU (%)", ax=None, reference: float | None = None,
+                reference_label: str = "reference"):
+    """Learning curves: the mean of ``metric`` over seeds against training steps, one line per
+    method (:func:`~freqfusion_edu.arena.results.curve_summary`), with a faint band of ± one sd.
+
+    ``reference``: a horizontal dashed line (say, what the input alone scores). Returns the Figure
+    (closed), or draws on ``ax`` and returns its figure.
+    """
+    curves = curve_summary(rows, list(methods), metric)
+    missing = [m for m in methods if m not in curves]
+    if missing:
+        raise ValueError(f"methods {missing} have no learning curves in these rows "
+                         "(runs made with --set curve_every=K)")
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(5.2, 3.6), constrained_layout=True)
+    for m in methods:
+        c = curves[m]
+        x, y, sd = np.array(c["steps"]), np.array(c["mean"]), np.array(c["sd"])
+        ax.plot(x, y, "o-", color=method_color(m), label=m, lw=1.6, ms=4)
+        ax.fill_between(x, y - sd, y + sd, color=method_color(m), alpha=0.08, lw=0)
+    if reference is not None:
+        ax.axhline(reference, color="k", ls="--", lw=0.9, label=reference_label)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(label)
+    ax.set_xticks(curves[methods[0]]["steps"])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if own:
+        plt.close(fig)
+    return ax.figure
+
+
+def plot_curve_differences(rows: list[dict], a: str, others: Sequence[str], metric: str = "boundary_iou",
+                           label: str = "boundary IoU", ax=None):
+    """The paired comparison along the curve: ``a - b`` for each ``b`` in ``others`` at every step
+    (:func:`~freqfusion_edu.arena.results.curve_comparisons`): the mean difference and its 95% t
+    interval as an error bar, filled where the interval excludes 0 (a detectable difference),
+    hollow where it does not. Returns the Figure (closed), or draws on ``ax``."""
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(5.2, 3.6), constrained_layout=True)
+    width = None
+    for i, b in enumerate(others):
+        cmp_ = curve_comparisons(rows, a, b, metric)
+        steps = [k for k, _ in cmp_]
+        width = width or 0.06 * (steps[-1] - steps[0] if len(steps) > 1 else steps[0])
+        dx = (i - (len(others) - 1) / 2) * width
+        for k, c in cmp_:
+            filled = c.verdict != "no detectable difference"
+            ax.errorbar([k + dx], [c.mean], yerr=[[c.mean - c.low], [c.high - c.mean]], fmt="o",
+                        color=method_color(b), mfc=method_color(b) if filled else "white", capsize=3)
+        ax.plot([k + dx for k in steps], [c.mean for _, c in cmp_], color=method_color(b), lw=1,
+                alpha=0.6, label=f"{a} − {b}")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"{label}, paired difference")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, title="filled: interval excludes 0", title_fontsize=7)
+    if own:
+        plt.close(fig)
+    return ax.figure

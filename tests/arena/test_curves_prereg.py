@@ -123,3 +123,38 @@ def test_registration_refuses_comparisons_outside_the_plan(tmp_path):
     with pytest.raises(ArenaError, match="metric"):
         _register(tmp_path / "y.json", comparisons=[["freqfusion", "bilinear", "loss"]])
     assert not (tmp_path / "x.json").exists() and not (tmp_path / "y.json").exists()
+
+
+def _curve_rows():
+    def row(m, s, b, i):
+        return {"method": m, "seed": s, "miou": i[-1], "boundary_iou": b[-1],
+                "curve": {"steps": [10, 20], "miou": i, "boundary_iou": b}}
+    return [row("a", 0, [50.0, 60.0], [70.0, 80.0]), row("a", 1, [52.0, 61.0], [71.0, 82.0]),
+            row("a", 2, [51.0, 59.0], [72.0, 81.0]),
+            row("b", 0, [49.0, 60.5], [70.0, 79.0]), row("b", 1, [50.0, 61.5], [70.0, 80.0]),
+            row("b", 2, [50.5, 58.5], [71.0, 80.0])]
+
+
+def test_curve_summary_gives_mean_and_sd_per_step():
+    s = R.curve_summary(_curve_rows(), ["b", "a"], "miou")
+    assert list(s) == ["b", "a"]
+    assert s["a"]["steps"] == [10, 20] and s["a"]["n"] == 3
+    assert s["a"]["mean"] == pytest.approx([71.0, 81.0]) and s["a"]["sd"] == pytest.approx([1.0, 1.0])
+    assert R.curve_summary([{k: v for k, v in r.items() if k != "curve"} for r in _curve_rows()]) == {}
+
+
+def test_plot_curves_draws_the_means_and_refuses_rows_without_curves():
+    import numpy as np
+    from freqfusion_edu.viz.arena import plot_curve_differences, plot_curves
+
+    fig = plot_curves(_curve_rows(), ["a", "b"], "boundary_iou", reference=45.0)
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert np.allclose(lines["a"].get_ydata(), [51.0, 60.0]) and np.allclose(lines["a"].get_xdata(), [10, 20])
+    assert np.allclose(lines["reference"].get_ydata(), [45.0, 45.0])
+    with pytest.raises(ValueError, match="curve_every"):
+        plot_curves([{k: v for k, v in r.items() if k != "curve"} for r in _curve_rows()], ["a"])
+    fig = plot_curve_differences(_curve_rows(), "a", ["b"], "boundary_iou")
+    (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "a − b"]
+    c10, c20 = (c for _, c in R.curve_comparisons(_curve_rows(), "a", "b"))
+    assert np.allclose(line.get_ydata(), [c10.mean, c20.mean])
