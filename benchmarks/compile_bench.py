@@ -1,4 +1,4 @@
-"""torch.compile (inductor, CPU) of FreqFusion against eager: what the first call costs, what it buys.
+"""torch.compile (inductor, CPU) of FreqFusion against eager: what compiling costs and buys.
 
 For each flag set (``default``: ``FreqFusion(C, C, compressed_channels=C // 2)``;
 ``feature_resample``: the same with ``feature_resample=True``, whose resampling runs eagerly
@@ -8,9 +8,10 @@ graphs in all) and each thread count:
 * **compile cost**: wall time of the compiled module's first call, and the CPU time it used
   (this process and its compile workers, with psutil), forward only (under
   ``torch.no_grad``: the inference graph) and then forward + backward (the training graph, a
-  second compilation). Inductor's on-disk cache starts empty (a fresh ``TORCHINDUCTOR_CACHE_DIR``
-  per run, unless ``--warm-cache``): these are cold compiles, as a user's first run sees them;
-  later compilations in the same run may reuse kernels compiled before them.
+  second compilation, which may reuse kernels of the first). Each flag set and thread count
+  starts from empty inductor caches (``torch._inductor.utils.fresh_cache``: a fresh cache
+  directory, in-memory caches cleared; unless ``--warm-cache``), as a user's first run sees
+  them; only inductor's compile-worker pool and its precompiled headers outlive a case.
 * **correctness first**: the compiled outputs (and, forward + backward, the gradients of both
   inputs and of every parameter) must equal eager's within 1e-4 of the largest value; otherwise
   the script stops before timing anything and writes nothing.
@@ -26,23 +27,24 @@ as wall time (what one waits) and as the CPU time of this process and its descen
 time much less). The compiled kernels' thread count is fixed when they are compiled, so each
 thread count compiles anew. The load average before, between and after is stored.
 
-    python benchmarks/compile_bench.py --out results/compile_bench.json   # ~10 min, 2-core CPU
+    python benchmarks/compile_bench.py --out results/compile_bench.json   # minutes, 2-core CPU
     python benchmarks/compile_bench.py --quick                            # tiny maps, one flag set
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from _common import git_commit  # also puts the checkout on sys.path
 import torch
+from torch._inductor.utils import fresh_cache
 
 from freqfusion_edu import FreqFusion
 from freqfusion_edu.profiling import format_table, machine_info
@@ -123,43 +125,46 @@ def _graphs() -> int:
 
 
 def measure_case(name: str, flags: dict, size: tuple, threads: int, timer: str, repeats: int,
-                 warmup: int, sample_seconds: float) -> dict:
+                 warmup: int, sample_seconds: float, warm_cache: bool = False) -> dict:
     """Compile cost, correctness and interleaved steady-state times of one flag set."""
     torch._dynamo.reset()  # a fresh compile: no graph left from another flag set or thread count
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    cache = contextlib.nullcontext() if warm_cache else fresh_cache()
     try:
-        ff, modes = build(flags, *size)
-        compiled = torch.compile(ff)  # inductor, default options
-        row = {"flags": name, "kwargs": flags, "threads": threads, "timer": timer,
-               "compile_s": {}, "compile_cpu_s": {}, "graphs": {}, "max_rel_error": {}}
-        fns = {}
-        for mode in MODES:
-            eager_fn, comp_fn = modes[mode](ff), modes[mode](compiled)
-            g0, c0 = _graphs(), _tree_cpu_seconds()
-            t0 = time.perf_counter()
-            got = comp_fn()  # the first call: trace and compile
-            row["compile_s"][mode] = time.perf_counter() - t0
-            c1 = _tree_cpu_seconds()
-            row["compile_cpu_s"][mode] = None if c0 is None else c1 - c0
-            row["graphs"][mode] = _graphs() - g0
-            err = max_rel_error(got, eager_fn())
-            cpu = row["compile_cpu_s"][mode]
-            print(f"  {name}, {threads} thread(s), {mode}: first compiled call "
-                  f"{row['compile_s'][mode]:.1f} s wall"
-                  + ("" if cpu is None else f", {cpu:.1f} s CPU (with compile workers)")
-                  + f" ({row['graphs'][mode]} graph(s)), "
-                  f"max rel. error vs eager {err:.1e}", flush=True)
-            assert err < TOLERANCE, (f"{name} {mode}: compiled differs from eager by {err:.2e} "
-                                     f"(> {TOLERANCE}); nothing is timed")
-            row["max_rel_error"][mode] = err
-            fns[mode] = {"eager": eager_fn, "compiled": comp_fn}
-        row["outputs_equal"] = True
-        row["load_after_compile"] = list(os.getloadavg())
-        row.update(time_interleaved(fns, timer, repeats, warmup, sample_seconds))
-        return row
+        with cache:
+            ff, modes = build(flags, *size)
+            compiled = torch.compile(ff)  # inductor, default options
+            row = {"flags": name, "kwargs": flags, "threads": threads, "timer": timer,
+                   "compile_s": {}, "compile_cpu_s": {}, "graphs": {}, "max_rel_error": {}}
+            fns = {}
+            for mode in MODES:
+                eager_fn, comp_fn = modes[mode](ff), modes[mode](compiled)
+                g0, c0 = _graphs(), _tree_cpu_seconds()
+                t0 = time.perf_counter()
+                got = comp_fn()  # the first call: trace and compile
+                row["compile_s"][mode] = time.perf_counter() - t0
+                c1 = _tree_cpu_seconds()
+                row["compile_cpu_s"][mode] = None if c0 is None else c1 - c0
+                row["graphs"][mode] = _graphs() - g0
+                err = max_rel_error(got, eager_fn())
+                cpu = row["compile_cpu_s"][mode]
+                print(f"  {name}, {threads} thread(s), {mode}: first compiled call "
+                      f"{row['compile_s'][mode]:.1f} s wall"
+                      + ("" if cpu is None else f", {cpu:.1f} s CPU (with compile workers)")
+                      + f" ({row['graphs'][mode]} graph(s)), "
+                      f"max rel. error vs eager {err:.1e}", flush=True)
+                if not err < TOLERANCE:  # not `assert`: python -O must not time a wrong result
+                    raise AssertionError(f"{name} {mode}: compiled differs from eager by {err:.2e} "
+                                         f"(> {TOLERANCE}); nothing is timed")
+                row["max_rel_error"][mode] = err
+                fns[mode] = {"eager": eager_fn, "compiled": comp_fn}
+            row["outputs_equal"] = True
+            row["load_after_compile"] = list(os.getloadavg())
+            row.update(time_interleaved(fns, timer, repeats, warmup, sample_seconds))
     finally:
         torch.set_num_threads(prev_threads)
+    return row
 
 
 def time_interleaved(fns: dict, timer: str, repeats: int, warmup: int,
@@ -222,7 +227,7 @@ def main(argv=None) -> dict:
     p.add_argument("--repeats", type=int, default=21, help="timed samples of each (21)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls after the compile (2)")
     p.add_argument("--warm-cache", action="store_true",
-                   help="use inductor's usual on-disk cache (default: a fresh, empty one)")
+                   help="use inductor's usual caches (default: fresh, empty ones for each case)")
     p.add_argument("--quick", action="store_true", help="tiny maps, 3 repeats (smoke test)")
     p.add_argument("--out", metavar="FILE", help="write the results as JSON")
     args = p.parse_args(argv)
@@ -234,10 +239,7 @@ def main(argv=None) -> dict:
     repeats = 3 if args.quick else args.repeats
     warmup = 1 if args.quick else args.warmup
     sample_seconds = 0.01 if args.quick else SAMPLE_SECONDS
-    scratch = None
-    if not args.warm_cache:  # read by inductor when it first compiles, i.e. after this
-        scratch = tempfile.TemporaryDirectory(prefix="compile_bench_inductor_")
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = scratch.name
+    commit = git_commit()  # now: a commit made while this runs is not what ran
     backend = get_backend() if get_backend else "n/a"
     torch.set_num_threads(args.threads[0])  # so the machine line names the first thread count
     print("# torch.compile (inductor) of FreqFusion against eager, CPU")
@@ -245,22 +247,19 @@ def main(argv=None) -> dict:
     print(f"case: hr (N={n}, C={c}, {2 * h}x{2 * w}), lr (N={n}, C={c}, {h}x{w}), float32; "
           f"FreqFusion({c}, {c}, compressed_channels={cm}, <flags>), flags {flag_names}; "
           f"CARAFE backend {backend!r}; inductor cache "
-          f"{'warm (the usual one)' if args.warm_cache else 'cold (a fresh directory)'}")
+          f"{'warm (the usual one)' if args.warm_cache else 'cold (fresh for each case)'}")
     print(f"load average at start: {load_start}", flush=True)
     rows = []
-    try:
-        for threads in args.threads:
-            timer = args.timer or ("cpu" if threads == 1 else "wall")
-            for name in flag_names:
-                rows.append(measure_case(name, FLAG_SETS[name], size, threads, timer, repeats,
-                                         warmup, sample_seconds))
-    finally:
-        if scratch is not None:
-            scratch.cleanup()
+    for threads in args.threads:
+        timer = args.timer or ("cpu" if threads == 1 else "wall")
+        for name in flag_names:
+            rows.append(measure_case(name, FLAG_SETS[name], size, threads, timer, repeats,
+                                     warmup, sample_seconds, args.warm_cache))
     result = {
         "machine": machine_info(), "torch": torch.__version__, "threads": args.threads,
         "timer": {str(t): args.timer or ("cpu" if t == 1 else "wall") for t in args.threads},
-        "compile_timer": "wall (compile_s) and CPU of the process tree (compile_cpu_s)", "backend": "inductor (torch.compile defaults)",
+        "compile_timer": "wall (compile_s) and CPU of the process tree (compile_cpu_s)",
+        "backend": "inductor (torch.compile defaults)",
         "inductor_cache": "warm" if args.warm_cache else "cold",
         "repeats": repeats, "warmup": warmup, "quick": args.quick, "carafe_backend": backend,
         "tolerance": TOLERANCE,
@@ -268,7 +267,7 @@ def main(argv=None) -> dict:
                  "compressed_channels": cm},
         "load_average": {"start": load_start, "end": list(os.getloadavg())},
         "rows": rows,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": git_commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": commit,
         "command": " ".join(["benchmarks/compile_bench.py"] + list(sys.argv[1:] if argv is None
                                                                     else argv)),
     }
