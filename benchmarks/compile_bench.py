@@ -18,7 +18,7 @@ graphs in all) and each thread count:
 * **steady state**: eager and compiled forward and forward + backward, interleaved repeat by
   repeat (eager, compiled, eager, compiled...) so a change of machine load hits both; each
   sample times enough calls to last about 0.1 s; the speed-up is median(eager) /
-  median(compiled), > 1 when compiling helps.
+  median(compiled), > 1 when compiling helps, with the quartiles of the per-repeat ratios.
 
 Timing: with 1 thread, process CPU time (``time.process_time``), which ignores time other
 processes take from a shared machine; with more threads, wall time. The compile cost is given
@@ -189,12 +189,29 @@ def time_interleaved(fns: dict, timer: str, repeats: int, warmup: int,
                 times[mode][impl].append((clock() - t0) / calls[mode])
     median = {m: {i: statistics.median(v) for i, v in d.items()} for m, d in times.items()}
     speedup = {m: d["eager"] / d["compiled"] for m, d in median.items()}
-    return {"calls_per_sample": calls, "median_s": median, "times_s": times, "speedup": speedup}
+    # the spread: quartiles of the per-repeat ratios (each repeat's eager and compiled samples
+    # ran back to back, so they saw about the same load)
+    paired = {m: [e / c for e, c in zip(d["eager"], d["compiled"])] for m, d in times.items()}
+    quartiles = {m: _quartiles(v) for m, v in paired.items()}
+    return {"calls_per_sample": calls, "median_s": median, "times_s": times, "speedup": speedup,
+            "speedup_per_repeat_quartiles": quartiles}
+
+
+def _quartiles(values: list) -> list:
+    if len(values) < 2:
+        return [values[0], values[0]]
+    q = statistics.quantiles(values, n=4)
+    return [q[0], q[2]]
 
 
 def _seconds(row: dict, mode: str) -> str:
     cpu = row["compile_cpu_s"][mode]
     return f"{row['compile_s'][mode]:.0f} / " + ("n/a" if cpu is None else f"{cpu:.0f}")
+
+
+def _speedup(row: dict, mode: str) -> str:
+    q1, q3 = row["speedup_per_repeat_quartiles"][mode]
+    return f"{row['speedup'][mode]:.2f}x ({q1:.2f}-{q3:.2f})"
 
 
 def table_rows(result: dict) -> list[dict]:
@@ -208,10 +225,10 @@ def table_rows(result: dict) -> list[dict]:
             "graphs": r["graphs"]["forward"],
             "eager fwd ms": r["median_s"]["forward"]["eager"] * 1e3,
             "compiled fwd ms": r["median_s"]["forward"]["compiled"] * 1e3,
-            "fwd speed-up": f"{r['speedup']['forward']:.2f}x",
+            "fwd speed-up": _speedup(r, "forward"),
             "eager fwd+bwd ms": r["median_s"]["forward+backward"]["eager"] * 1e3,
             "compiled fwd+bwd ms": r["median_s"]["forward+backward"]["compiled"] * 1e3,
-            "fwd+bwd speed-up": f"{r['speedup']['forward+backward']:.2f}x",
+            "fwd+bwd speed-up": _speedup(r, "forward+backward"),
         })
     return rows
 
@@ -274,7 +291,8 @@ def main(argv=None) -> dict:
     result["seconds"] = time.perf_counter() - t_start
     print()
     print(f"timing: median of {repeats} interleaved samples after {warmup} warm-up calls; "
-          f"speed-up = eager / compiled (> 1: compiling helps)")
+          f"speed-up = median eager / median compiled (> 1: compiling helps), in brackets the "
+          f"quartiles of the per-repeat ratios")
     print(format_table(table_rows(result)))
     print(f"\nload average at end: {result['load_average']['end']}; "
           f"{result['seconds']:.0f} s in all")
