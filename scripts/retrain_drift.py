@@ -275,6 +275,8 @@ def main(argv=None) -> int:
                    help="which settings to run (default: all, then the real change)")
     p.add_argument("--table", action="store_true",
                    help="print the stored measurement (--out) as a Markdown table and stop")
+    p.add_argument("--rows", nargs="+", default=None,
+                   help="measure only these row ids (default: every row of ROWS not measured yet)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -285,9 +287,13 @@ def main(argv=None) -> int:
     unknown = [s for s in args.settings if s not in SETTINGS and s != CHANGE]
     if unknown:
         p.error(f"--settings: unknown {unknown}; choose from {[*SETTINGS, CHANGE]}")
+    wanted = args.rows or [r[0] for r in ROWS]
+    unknown = [r for r in wanted if r not in {x[0] for x in ROWS}]
+    if unknown:
+        p.error(f"--rows: unknown {unknown}; choose from {[r[0] for r in ROWS]}")
     if args.worker:
         done = {r["row"] for r in _done(partial) if r["setting"] == args.worker}
-        _worker(args.worker, partial, [r[0] for r in ROWS if r[0] not in done])
+        _worker(args.worker, partial, [r for r in wanted if r not in done])
         return 0
 
     if not partial.exists() and out.exists():
@@ -295,20 +301,25 @@ def main(argv=None) -> int:
         partial.write_text("".join(json.dumps(r) + "\n" for r in json.loads(out.read_text())["records"]))
     t0 = time.perf_counter()
     todo = [s for s in args.settings
-            if {r["row"] for r in _done(partial) if r["setting"] == s} != {r[0] for r in ROWS}]
+            if not set(wanted) <= {r["row"] for r in _done(partial) if r["setting"] == s}]
     print(f"{len(args.settings) - len(todo)} settings done, {len(todo)} to do; partial: {partial}")
     running: list[subprocess.Popen] = []
     for s in todo:
         while sum(q.poll() is None for q in running) >= args.jobs:
             time.sleep(1)
         env = {**os.environ, "OMP_NUM_THREADS": "1", **SETTINGS.get(s, {})}
-        running.append(subprocess.Popen([sys.executable, __file__, "--out", str(out),
-                                         "--worker", s], env=env))
+        running.append(subprocess.Popen([sys.executable, __file__, "--out", str(out), "--worker", s,
+                                         "--rows", *wanted], env=env))
     codes = [q.wait() for q in running]
     if any(codes):
         print(f"a worker failed (exit codes {codes}); run the command again to resume", file=sys.stderr)
         return 1
     records = _done(partial)
+    measured = {(r["setting"], r["row"]) for r in records}
+    missing = [row for row, *_ in ROWS if any((s, row) not in measured for s in (*SETTINGS, CHANGE))]
+    if missing:
+        print(f"measured so far in {partial}; still to measure: {missing} (run again with those --rows)")
+        return 0
     earlier = json.loads(out.read_text())["provenance"] if out.exists() else None
     from freqfusion_edu.profiling import machine_info
     import torch
