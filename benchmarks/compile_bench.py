@@ -19,6 +19,8 @@ graphs in all) and each thread count:
   repeat (eager, compiled, eager, compiled...) so a change of machine load hits both; each
   sample times enough calls to last about 0.1 s; the speed-up is median(eager) /
   median(compiled), > 1 when compiling helps, with the quartiles of the per-repeat ratios.
+* **what inductor cannot touch**: the shares of eager's time (torch.profiler) in CARAFE (a
+  registered op, opaque to inductor) and in the convolutions (oneDNN, called as they are).
 
 Timing: with 1 thread, process CPU time (``time.process_time``), which ignores time other
 processes take from a shared machine; with more threads, wall time. The compile cost is given
@@ -47,7 +49,7 @@ import torch
 from torch._inductor.utils import fresh_cache
 
 from freqfusion_edu import FreqFusion
-from freqfusion_edu.profiling import format_table, machine_info
+from freqfusion_edu.profiling import _without_kineto_markers, format_table, machine_info
 
 try:  # the CARAFE backend in use, where the library has the switch
     from freqfusion_edu.functional.carafe import get_backend
@@ -160,11 +162,30 @@ def measure_case(name: str, flags: dict, size: tuple, threads: int, timer: str, 
                 row["max_rel_error"][mode] = err
                 fns[mode] = {"eager": eager_fn, "compiled": comp_fn}
             row["outputs_equal"] = True
+            row["eager_share"] = {m: opaque_share(f["eager"]) for m, f in fns.items()}
             row["load_after_compile"] = list(os.getloadavg())
             row.update(time_interleaved(fns, timer, repeats, warmup, sample_seconds))
     finally:
         torch.set_num_threads(prev_threads)
     return row
+
+
+def opaque_share(fn, calls: int = 3) -> dict:
+    """Shares of eager ``fn``'s CPU time (torch.profiler) spent in CARAFE (the registered op,
+    forward and gradient) and in the convolutions: inductor calls both as they are (an opaque
+    custom op; oneDNN), so only the rest is open to its fusion."""
+    from torch.profiler import profile
+
+    fn()
+    with _without_kineto_markers(), profile() as prof:  # no profiler marker lines on stderr
+        for _ in range(calls):
+            fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    carafe = sum(e.cpu_time_total for e in events if e.key.startswith("freqfusion_edu::carafe"))
+    conv = sum(e.cpu_time_total for e in events
+               if e.key in ("aten::convolution", "aten::convolution_backward"))
+    return {"carafe": carafe / total, "convolution": conv / total}
 
 
 def time_interleaved(fns: dict, timer: str, repeats: int, warmup: int,
@@ -229,6 +250,9 @@ def table_rows(result: dict) -> list[dict]:
             "eager fwd+bwd ms": r["median_s"]["forward+backward"]["eager"] * 1e3,
             "compiled fwd+bwd ms": r["median_s"]["forward+backward"]["compiled"] * 1e3,
             "fwd+bwd speed-up": _speedup(r, "forward+backward"),
+            "eager fwd+bwd % in CARAFE / conv": "{:.0f} / {:.0f}".format(
+                *(100 * r["eager_share"]["forward+backward"][k] for k in ("carafe",
+                                                                          "convolution"))),
         })
     return rows
 
