@@ -292,6 +292,7 @@ def plot_curve_differences(rows: list[dict], a: str, others: Sequence[str], metr
         ax.plot([k + dx for k in steps], [c.mean for _, c in cmp_], color=method_color(b), lw=1,
                 alpha=0.6, label=f"{a} − {b}")
     ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(steps)
     ax.set_xlabel("training step")
     ax.set_ylabel(f"{label}, paired difference")
     ax.grid(alpha=0.3)
