@@ -24,10 +24,14 @@ IMPORTS = "from freqfusion_edu.arena.task import build_net"   # the first code c
 # cells the check cell does not read: figures, the pareto and per-class tables, the widget
 SKIP = ("fig, axes = plt.subplots(1, 2", "front_time = pareto_front(", "thin_table = per_class_summary(",
         "explorer = arena_explorer(", "biou_table = per_class_summary(",
-        "# Training length as a curve")
+        "# Training length as a curve", "# The pre-registered curves")
 ENV_VARS = ("FREQFUSION_EDU_ARENA_RESULTS", "FREQFUSION_EDU_ARENA_SCALE", "FREQFUSION_EDU_ARENA_STEPS",
             "FREQFUSION_EDU_ARENA_SCALE_STEPS", "FREQFUSION_EDU_ARENA_STEPS_LONG",
-            "FREQFUSION_EDU_ARENA_SCALE_STEPS_LONG", "FREQFUSION_EDU_ARENA_GUIDE")
+            "FREQFUSION_EDU_ARENA_SCALE_STEPS_LONG", "FREQFUSION_EDU_ARENA_GUIDE",
+            "FREQFUSION_EDU_ARENA_ROUND2")
+ROUND2_FILES = ("arena_curves.json", "arena_curves_encoder.json", "arena_confirm_full.json",
+                "arena_confirm_steps.json", "arena_confirm_scale_steps.json", "arena_confirm_residual.json",
+                "arena_encoder.json")
 
 
 @pytest.fixture(autouse=True)
@@ -132,3 +136,47 @@ def test_hand_edited_row_in_a_study_against_another_study(tmp_path):
                                      **point_at("FREQFUSION_EDU_ARENA_STEPS_LONG", path))
     assert ename == "ArenaError", (ename, evalue)
     assert "('freqfusion' seed 0: nan)" in evalue
+
+
+def round2_copy(tmp_path: Path, name: str, edit) -> Path:
+    """A folder with copies of the second round's files, ``name`` edited; the originals are only read."""
+    folder = tmp_path / "round2"
+    folder.mkdir()
+    for f in ROUND2_FILES:
+        data = json.loads((RESULTS / f).read_text())
+        if f == name:
+            edit(data)
+        (folder / f).write_text(json.dumps(data, indent=1))
+    return folder
+
+
+def test_second_round_file_missing_a_row(tmp_path):
+    # an interrupted second-round run: the last row of the learned-encoder curves is missing
+    def edit(data):
+        data["rows"].pop()
+    folder = round2_copy(tmp_path, "arena_curves_encoder.json", edit)
+    assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, **point_at("FREQFUSION_EDU_ARENA_ROUND2", folder),
+                       expect=("arena_curves_encoder.json holds one row per registered method and seed 0-9 (59 rows",
+                               "python scripts/arena_round2.py --run resumes it"))
+
+
+def test_second_round_plan_dated_after_its_rows(tmp_path):
+    # a "plan" written after the run: its registration date is later than the rows'
+    def edit(data):
+        data["preregistration"]["registered"] = "2999-01-01T00:00:00+00:00"
+    folder = round2_copy(tmp_path, "arena_confirm_steps.json", edit)
+    assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, **point_at("FREQFUSION_EDU_ARENA_ROUND2", folder),
+                       expect=("arena_confirm_steps.json was registered (2999-01-01T00:00:00+00:00) before its run started",
+                               "a plan dated after its rows is not a plan"))
+
+
+def test_second_round_curve_edited_away_from_its_row(tmp_path):
+    # one curve's last point edited by hand: it no longer is the row's own evaluation
+    def edit(data):
+        row = next(r for r in data["rows"] if r["method"] == "freqfusion")
+        row["curve"]["boundary_iou"][-1] += 5.0
+    folder = round2_copy(tmp_path, "arena_curves.json", edit)
+    assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, **point_at("FREQFUSION_EDU_ARENA_ROUND2", folder),
+                       expect=("arena_curves.json: every learning curve ends at its row's scores "
+                               "(rows whose last point differs: [('freqfusion', 0)])",
+                               "a curve's last point is the evaluation of the trained network"))
