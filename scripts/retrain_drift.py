@@ -96,6 +96,12 @@ TOLERANCE: dict[str, dict[str, float]] = {
                                         "margin": 0.007},
     "arena_guide:cheapest": {"miou": 0.35, "boundary_iou": 1.1, "intra_sim": 0.014, "margin": 0.018},
     "ch07_full:cheapest": {"miou": 0.6, "boundary_iou": 0.9, "intra_sim": 0.002, "margin": 0.006},
+    "arena_curves:cheapest": {"miou": 0.85, "boundary_iou": 1.2, "intra_sim": 0.019, "margin": 0.027},
+    "arena_curves_encoder:cheapest": {"miou": 0.6, "boundary_iou": 1.0, "intra_sim": 0.002, "margin": 0.001},
+    "arena_confirm_residual:cheapest": {"miou": 0.35, "boundary_iou": 0.4, "intra_sim": 0.002, "margin": 0.003},
+    "arena_confirm_full:cheapest": {"miou": 0.1, "boundary_iou": 0.2, "intra_sim": 0.001, "margin": 0.001},
+    "arena_confirm_steps:cheapest": {"miou": 0.55, "boundary_iou": 0.95, "intra_sim": 0.005, "margin": 0.003},
+    "arena_confirm_scale_steps:cheapest": {"miou": 1.8, "boundary_iou": 2.8, "intra_sim": 0.003, "margin": 0.003},
 }
 
 
