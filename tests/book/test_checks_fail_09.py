@@ -156,8 +156,20 @@ def test_second_round_file_missing_a_row(tmp_path):
         data["rows"].pop()
     folder = round2_copy(tmp_path, "arena_curves_encoder.json", edit)
     assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, **point_at("FREQFUSION_EDU_ARENA_ROUND2", folder),
-                       expect=("arena_curves_encoder.json holds one row per registered method and seed 0-9 (59 rows",
-                               "python scripts/arena_round2.py --run resumes it"))
+                       expect=("arena_curves_encoder.json holds exactly one row per registered (method, seed) "
+                               "(59 rows for 60 planned; missing: [('freqfusion', 9)]",
+                               "run the command in the file's provenance again",
+                               "with --out pointing at"))
+
+
+def test_second_round_row_outside_the_plan(tmp_path):
+    # a row added by another command: seed 20 was never registered
+    def edit(data):
+        data["rows"].append(dict(data["rows"][0], seed=20))
+    folder = round2_copy(tmp_path, "arena_confirm_full.json", edit)
+    assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, **point_at("FREQFUSION_EDU_ARENA_ROUND2", folder),
+                       expect=("outside the plan or twice: [('bilinear', 20)]",
+                               "a row outside the plan or twice was added by hand or by another command"))
 
 
 def test_second_round_plan_dated_after_its_rows(tmp_path):
