@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import statistics
@@ -44,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import git_commit  # also puts the checkout on sys.path
+from _common import git_commit, write_json  # also puts the checkout on sys.path
 import torch
 from torch._inductor.utils import fresh_cache
 
@@ -321,10 +320,7 @@ def main(argv=None) -> dict:
     print(f"\nload average at end: {result['load_average']['end']}; "
           f"{result['seconds']:.0f} s in all")
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=1)
-        print(f"wrote {args.out}")
+        write_json(args.out, result)
     return result
 
 

@@ -22,13 +22,12 @@ FreqFusion step. ``--out FILE`` writes the numbers as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from _common import git_commit  # also puts the checkout on sys.path
+from _common import git_commit, write_json  # also puts the checkout on sys.path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -139,10 +138,7 @@ def main(argv=None) -> dict:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     result["seconds"] = time.perf_counter() - t_start
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=1)
-        print(f"wrote {args.out}")
+        write_json(args.out, result)
     return result
 
 
