@@ -150,13 +150,13 @@ def _pictures(area, tries: int = 6) -> list[bytes]:
     """Rendered pixels of every picture in a widget (element screenshots, not src strings).
 
     A widget callback replaces its picture element while it redraws; an element that vanishes
-    between listing and screenshot is read again (all pictures anew, so a half-old, half-new
+    between listing and screenshot (a timeout, or playwright's 'not attached to the DOM') is read again (all pictures anew, so a half-old, half-new
     list never compares as a change). Fails only if the pictures keep vanishing."""
     for _ in range(tries):
         try:
             return [img.screenshot(timeout=5_000) for img in area.locator("img").all()
                     if img.is_visible()]
-        except playwright_sync.TimeoutError:
+        except playwright_sync.Error:  # TimeoutError, or 'Element is not attached to the DOM'
             time.sleep(1.0)
     pytest.fail(f"a widget's pictures kept vanishing while being read ({tries} tries)")
 
