@@ -1,5 +1,9 @@
 """The arena's second round: pre-registered learning curves (oracle and learned-encoder input) and
-confirmation runs on fresh seeds of every win the earlier, exploring studies found.
+confirmation runs on fresh seeds of the wins the earlier, exploring studies found.
+
+Round two's first registration (the curves and four confirmations) re-tested 8 chosen wins; the
+remaining 23 first-round wins of FreqFusion or its parts were registered afterwards, as a second
+batch (``BATCH_2``: five more confirmation files), so that every first-round win is re-tested.
 
     python scripts/arena_round2.py --register        # write the plans into the result files
     git add results/arena_*.json && git commit       # commit the plans before any row exists
@@ -36,6 +40,24 @@ SETTINGS_TRIED = (
     "outside review of the arena tried about 13 more (among them the residual decoder) without "
     "storing them. The curves below were fixed before any of their rows was run; their setting is "
     "the stored run's (FULL, plain decoder) with 1200 steps, not one picked for its outcome.")
+
+#: The second batch's account: registered after the first batch's rows were run and shown.
+SETTINGS_TRIED_2 = (
+    SETTINGS_TRIED[:SETTINGS_TRIED.index(" The curves below")] + " Round two then ran its first batch "
+    "of 6 registered studies (the curves with the oracle and the learned input, 4 confirmations). "
+    "This second batch adds no new setting: each file re-runs the settings of the stored exploring "
+    "run whose wins it re-tests, on seeds no run at those settings has used, and together the batch "
+    "re-tests every first-round win of FreqFusion or its parts that the first batch left out (23).")
+
+#: The studies registered in the second batch (the others are the first batch).
+BATCH_2 = ("confirm_scale_steps_long", "confirm_full_rest", "confirm_scale_steps_miou",
+           "confirm_steps_miou", "confirm_scale")
+
+
+def settings_tried_of(name: str) -> str:
+    """The 'settings tried' text a study was registered with."""
+    return SETTINGS_TRIED_2 if name in BATCH_2 else SETTINGS_TRIED
+
 
 CURVE_METHODS = ["bilinear", "bilinear+conv", "conv@fuser", "ff-alpf", "ff-alpf+ahpf", "freqfusion"]
 CURVE_COMPARISONS = [
@@ -100,6 +122,55 @@ STUDIES = {
                             [["freqfusion", "bilinear", "boundary_iou"],
                              ["ff-alpf+ahpf", "bilinear", "boundary_iou"]],
                             "Seeds 10-19: no exploring run used them."),
+    # --- the second batch, registered after the first had run (BATCH_2, SETTINGS_TRIED_2) ---
+    "confirm_scale_steps_long": (
+        "arena_confirm_scale_steps_long.json", ["size=64", "steps=1200"],
+        ["bilinear", "ff-alpf+ahpf", "freqfusion"], 10, 10,
+        "Confirmation on fresh seeds of arena_scale_steps_long.json's detectable differences (64x64 "
+        "scenes, 1200 steps): ALPF+AHPF ahead of bilinear (+2.79 boundary IoU, +1.26 mIoU) and of "
+        "FreqFusion (+0.97, +0.46), FreqFusion ahead of bilinear (+1.83, +0.80), 5 of 5 seeds each.",
+        [["ff-alpf+ahpf", "bilinear", "boundary_iou"], ["ff-alpf+ahpf", "bilinear", "miou"],
+         ["ff-alpf+ahpf", "freqfusion", "boundary_iou"], ["ff-alpf+ahpf", "freqfusion", "miou"],
+         ["freqfusion", "bilinear", "boundary_iou"], ["freqfusion", "bilinear", "miou"]],
+        "Seeds 10-19: no run at these settings used them."),
+    "confirm_full_rest": (
+        "arena_confirm_full_rest.json", [],
+        ["nearest", "carafe", "deconv", "ff-alpf", "ff-alpf+offsets", "ff-alpf+ahpf", "freqfusion"], 10, 10,
+        "Confirmation on fresh seeds of the stored run's (arena_full.json) remaining detectable "
+        "differences of FreqFusion or its parts: ALPF+AHPF ahead of nearest, CARAFE and "
+        "ALPF+offsets (boundary IoU and mIoU) and of the ALPF alone (mIoU); FreqFusion ahead of the "
+        "transposed convolution (boundary IoU), of CARAFE and of ALPF+offsets (both metrics).",
+        [["ff-alpf+ahpf", "nearest", "boundary_iou"], ["ff-alpf+ahpf", "nearest", "miou"],
+         ["ff-alpf+ahpf", "carafe", "boundary_iou"], ["ff-alpf+ahpf", "carafe", "miou"],
+         ["ff-alpf+ahpf", "ff-alpf", "miou"],
+         ["ff-alpf+ahpf", "ff-alpf+offsets", "boundary_iou"], ["ff-alpf+ahpf", "ff-alpf+offsets", "miou"],
+         ["freqfusion", "deconv", "boundary_iou"],
+         ["freqfusion", "carafe", "boundary_iou"], ["freqfusion", "carafe", "miou"],
+         ["freqfusion", "ff-alpf+offsets", "boundary_iou"], ["freqfusion", "ff-alpf+offsets", "miou"]],
+        "Seeds 10-19, as arena_confirm_full.json (which holds other methods): ff-alpf, ff-alpf+ahpf "
+        "and freqfusion are run again here so that every comparison is paired within this file."),
+    "confirm_scale_steps_miou": (
+        "arena_confirm_scale_steps_miou.json", ["size=64", "steps=600"],
+        ["bilinear", "ff-alpf+ahpf", "freqfusion"], 10, 20,
+        "Confirmation on fresh seeds of arena_scale_steps.json's mIoU differences (64x64 scenes, "
+        "600 steps), which the first batch did not register: ALPF+AHPF (+2.90) and FreqFusion "
+        "(+2.38) ahead of bilinear, 5 of 5 seeds.",
+        [["ff-alpf+ahpf", "bilinear", "miou"], ["freqfusion", "bilinear", "miou"]],
+        "Seeds 20-29: seeds 10-19 of this setting were run and shown by the first batch "
+        "(arena_confirm_scale_steps.json), so these re-tests use seeds no run has used."),
+    "confirm_steps_miou": (
+        "arena_confirm_steps_miou.json", ["steps=600"], ["bilinear", "freqfusion"], 10, 20,
+        "Confirmation on fresh seeds of arena_steps.json's mIoU difference (600 steps), which the "
+        "first batch did not register: FreqFusion ahead of bilinear (+1.37 [+0.12, +2.61], 4 of 5 seeds).",
+        [["freqfusion", "bilinear", "miou"]],
+        "Seeds 20-29: seeds 10-19 of this setting were run and shown by the first batch "
+        "(arena_confirm_steps.json), so this re-test uses seeds no run has used."),
+    "confirm_scale": (
+        "arena_confirm_scale.json", ["size=64"], ["ff-alpf+ahpf", "freqfusion"], 10, 10,
+        "Confirmation on fresh seeds of arena_scale.json's detectable differences (64x64 scenes, 300 "
+        "steps): ALPF+AHPF ahead of FreqFusion (+2.79 boundary IoU, +2.33 mIoU, 5 of 5 seeds).",
+        [["ff-alpf+ahpf", "freqfusion", "boundary_iou"], ["ff-alpf+ahpf", "freqfusion", "miou"]],
+        "Seeds 10-19: no run at these settings used them."),
 }
 
 
@@ -126,15 +197,19 @@ def settings_of(name: str):
     return with_overrides(FULL, STUDIES[name][1])
 
 
-def register_all() -> None:
+def register_all(names=None) -> None:
+    """Register ``names`` (default: every study); a file already registered is left as it is."""
     from freqfusion_edu.arena.prereg import register
 
-    for name, (file, sets, methods, seeds, first, question, comparisons, notes) in STUDIES.items():
+    names = list(names or STUDIES)
+    for name in names:
+        file, sets, methods, seeds, first, question, comparisons, notes = STUDIES[name]
         register(RESULTS / file, settings_of(name), methods, seeds, first_seed=first,
-                 question=question, comparisons=comparisons, settings_tried=SETTINGS_TRIED,
+                 question=question, comparisons=comparisons, settings_tried=settings_tried_of(name),
                  command=display_command(name), notes=notes)
         print(f"registered {file}")
-    write_encoder_record()
+    if "curves_encoder" in names:
+        write_encoder_record()
 
 
 def write_encoder_record(path: Path = RESULTS / "arena_encoder.json") -> dict:
@@ -197,7 +272,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="+", choices=list(STUDIES), help="these studies only")
     args = ap.parse_args(argv)
     if args.register:
-        register_all()
+        register_all(args.only)
     if args.run:
         run(args.jobs, args.only or list(STUDIES))
     if args.status or not (args.register or args.run):

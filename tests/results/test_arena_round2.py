@@ -40,7 +40,7 @@ def test_file_holds_its_registered_plan_and_complete_rows(name):
     assert res["settings"] == ROUND2.settings_of(name).as_dict()
     assert (reg["methods"], reg["seeds"], reg["first_seed"]) == (methods, seeds, first)
     assert reg["comparisons"] == comparisons and reg["question"] == question
-    assert reg["settings_tried"] == ROUND2.SETTINGS_TRIED
+    assert reg["settings_tried"] == ROUND2.settings_tried_of(name)
     # the rows: every registered (method, seed) exactly once, nothing else
     got = sorted((r["method"], r["seed"]) for r in res["rows"])
     assert got == sorted((m, s) for m in methods for s in range(first, first + seeds)), "incomplete or extra rows"
