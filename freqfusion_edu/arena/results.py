@@ -30,7 +30,7 @@ from .methods import METHODS, ArenaError
 
 __all__ = ["load_results", "save_results", "check_compatible", "summarize", "paired_differences",
            "format_table",
-           "compare", "curve_rows", "curve_steps", "curve_comparisons", "curve_summary", "paired_table", "format_paired_table", "pairing", "per_class_summary", "pareto_front", "machine_description", "git_commit", "METRICS"]
+           "compare", "complete_seeds", "curve_rows", "curve_steps", "curve_comparisons", "curve_summary", "paired_table", "format_paired_table", "pairing", "per_class_summary", "pareto_front", "machine_description", "git_commit", "METRICS"]
 
 #: Metrics summarised per method: (key, column title, format).
 METRICS = (("miou", "mIoU", "{:.1f}"), ("boundary_iou", "bIoU", "{:.1f}"),
@@ -187,6 +187,34 @@ def compare(rows: list[dict], a: str, b: str, metric: str = "boundary_iou",
                          "comparison needs at least 2")
     d = paired_differences(rows, a, b, metric)
     return paired_comparison(d, [0.0] * len(d), confidence=confidence)
+
+
+def complete_seeds(rows: list[dict], methods: list[str] | None = None) -> tuple[list[dict], list[int]]:
+    """The rows of the seeds that every method has, and those seeds (sorted).
+
+    A result file of an unfinished run holds some (method, seed) rows and not others; a paired
+    comparison or a table of means should use only the seeds every compared method has.
+
+    Args:
+        rows: result rows (dicts with ``"method"`` and ``"seed"``).
+        methods: the methods that must all be present for a seed to count, and the only methods
+            whose rows are kept; ``None`` or empty: every method that has a row.
+
+    Example:
+        >>> rows = [{"method": m, "seed": s} for m, s in [("a", 0), ("b", 0), ("a", 1), ("c", 0)]]
+        >>> kept, seeds = complete_seeds(rows, ["a", "b"])
+        >>> seeds, [(r["method"], r["seed"]) for r in kept]
+        ([0], [('a', 0), ('b', 0)])
+        >>> complete_seeds(rows)[1]   # a, b and c: only seed 0 has all three
+        [0]
+    """
+    wanted = set(methods or {r["method"] for r in rows})
+    by_seed: dict = {}
+    for r in rows:
+        by_seed.setdefault(r["seed"], set()).add(r["method"])
+    seeds = sorted(s for s, ms in by_seed.items() if ms >= wanted)
+    keep = set(seeds)
+    return [r for r in rows if r["seed"] in keep and r["method"] in wanted], seeds
 
 
 def curve_rows(rows: list[dict], step: int) -> list[dict]:

@@ -29,12 +29,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._validate import check_positive_int
-from ..data.scenes import CLASS_NAMES, features_from_scene, make_scene_batch
+from ..data.scenes import CLASS_NAMES, class_embeddings, features_from_scene, make_scene_batch
 from ..metrics import BoundaryIoU, ConfusionMatrix, feature_similarity
 from .methods import (METHODS, build_fuser, check_methods, count_params, decoder_width,
                       freqfusion_params)
 
 __all__ = ["ArenaSettings", "DECODERS", "FEATURES", "QUICK", "FULL", "settings_for", "with_overrides", "ArenaData", "make_arena_data",
+           "coarse_input_prediction",
            "ArenaNet", "build_net", "train_method", "TrainedMethod", "evaluate_net",
            "relative_time", "num_threads"]
 
@@ -237,6 +238,42 @@ def make_arena_data(settings: ArenaSettings) -> ArenaData:
         (hi, li), (hv, lv) = encode(encoder, xi), encode(encoder, xv)
         return ArenaData(xi, li, yi, xv, lv, yv, CLASS_NAMES, hi, hv)
     return ArenaData(xi, _coarse(yi, settings, 1), yi, xv, _coarse(yv, settings, 2), yv, CLASS_NAMES)
+
+
+def coarse_input_prediction(data: ArenaData, settings: ArenaSettings, split: str = "val") -> torch.Tensor:
+    """The class map the oracle coarse input gives by itself, with no network: each ``lr`` pixel
+    takes the class whose embedding has the largest dot product with it, enlarged x4 (nearest).
+
+    A reference for what the coarse input alone carries (not an upper bound: a network that
+    ignores the image could still smooth the blocks).
+
+    Args:
+        data: :func:`make_arena_data` of ``settings`` (oracle input only).
+        settings: the settings that made ``data``; ``settings.features`` must be ``"oracle"``.
+        split: ``"val"`` or ``"train"``.
+
+    Returns:
+        :math:`(N, H, W)` class indices (``torch.long``), at the scene's resolution.
+
+    Example:
+        >>> p = coarse_input_prediction(make_arena_data(QUICK), QUICK)
+        >>> tuple(p.shape), p.dtype
+        ((4, 32, 32), torch.int64)
+    """
+    from .methods import ArenaError
+
+    if settings.features != "oracle":
+        raise ArenaError(f"coarse_input_prediction: settings.features must be 'oracle' (the class-embedding "
+                         f"input), got {settings.features!r}: a learned encoder's lr is not a class code")
+    if split not in ("val", "train"):
+        raise ArenaError(f"coarse_input_prediction: split must be 'val' or 'train', got {split!r}")
+    coarse = data.val_coarse if split == "val" else data.train_coarse
+    if coarse.shape[1] != settings.channels:
+        raise ArenaError(f"coarse_input_prediction: data has {coarse.shape[1]} channels, settings.channels is "
+                         f"{settings.channels}: pass the settings that made the data")
+    emb = class_embeddings(len(CLASS_NAMES), settings.channels)        # (K, C), as _coarse uses them
+    cls = torch.einsum("nchw,kc->nkhw", coarse, emb).argmax(1)
+    return cls.repeat_interleave(4, 1).repeat_interleave(4, 2)
 
 
 class ArenaNet(nn.Module):
