@@ -270,7 +270,7 @@ def test_autograde_scores_later_tasks_despite_a_shifted_windows(tmp_path):
     assert len(hint) == 3 and not any(line.endswith("...") for line in hint), hint
 
 
-def test_guide_covers_what_issue_18_asked():
+def test_teachers_guide_explains_grading_feedback_warnings_and_error_cutting():
     guide = " ".join((CLASSROOM / "README.md").read_text().split())
     assert "Each task is graded on its own" in guide and "checks.using_references" in guide
     assert "The feedback shows the hidden tests" in guide
