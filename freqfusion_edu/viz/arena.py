@@ -13,7 +13,8 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..arena.results import curve_comparisons, curve_summary, pareto_front
+from ..arena.results import curve_comparisons, curve_summary, pairing, pareto_front
+from ..errors import ArenaError
 
 __all__ = ["FAMILY_COLORS", "METHOD_COLORS", "method_color", "plot_metric_bars", "plot_pareto",
            "plot_class_scores", "plot_paired", "plot_curves", "plot_curve_differences"]
@@ -270,12 +271,23 @@ def plot_curves(rows: list[dict], methods: Sequence[str], metric: str = "boundar
     return ax.figure
 
 
+def _partial(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are arena methods whose pairing by seed is partial (False for names
+    outside the arena's registry: nothing is known about their initialisation)."""
+    try:
+        return pairing(a, b) == "partial"
+    except ArenaError:
+        return False
+
+
 def plot_curve_differences(rows: list[dict], a: str, others: Sequence[str], metric: str = "boundary_iou",
                            label: str = "boundary IoU", ax=None):
     """The paired comparison along the curve: ``a - b`` for each ``b`` in ``others`` at every step
     (:func:`~freqfusion_edu.arena.results.curve_comparisons`): the mean difference and its 95% t
     interval as an error bar, filled where the interval excludes 0 (a detectable difference),
-    hollow where it does not. Returns the Figure (closed), or draws on ``ax``."""
+    hollow where it does not. A pair whose pairing is partial (a control with its own
+    initialisation, :func:`~freqfusion_edu.arena.results.pairing`) says so in the legend.
+    Returns the Figure (closed), or draws on ``ax``."""
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(5.2, 3.6), constrained_layout=True)
@@ -290,7 +302,7 @@ def plot_curve_differences(rows: list[dict], a: str, others: Sequence[str], metr
             ax.errorbar([k + dx], [c.mean], yerr=[[c.mean - c.low], [c.high - c.mean]], fmt="o",
                         color=method_color(b), mfc=method_color(b) if filled else "white", capsize=3)
         ax.plot([k + dx for k in steps], [c.mean for _, c in cmp_], color=method_color(b), lw=1,
-                alpha=0.6, label=f"{a} − {b}")
+                alpha=0.6, label=f"{a} − {b}" + (" (partial pairing)" if _partial(a, b) else ""))
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(steps)
     ax.set_xlabel("training step")

@@ -158,3 +158,14 @@ def test_plot_curves_draws_the_means_and_refuses_rows_without_curves():
     (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "a − b"]
     c10, c20 = (c for _, c in R.curve_comparisons(_curve_rows(), "a", "b"))
     assert np.allclose(line.get_ydata(), [c10.mean, c20.mean])
+
+
+def test_curve_differences_say_when_pairing_is_partial():
+    from freqfusion_edu.viz.arena import plot_curve_differences
+
+    names = {"a": "freqfusion", "b": "bilinear+conv"}
+    rows = [dict(r, method=names[r["method"]]) for r in _curve_rows()]
+    rows += [dict(r, method="bilinear") for r in rows if r["method"] == "bilinear+conv"]
+    fig = plot_curve_differences(rows, "freqfusion", ["bilinear+conv", "bilinear"])
+    labels = {ln.get_label() for ln in fig.axes[0].get_lines()}
+    assert {"freqfusion − bilinear+conv (partial pairing)", "freqfusion − bilinear"} <= labels
