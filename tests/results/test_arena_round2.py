@@ -111,3 +111,26 @@ def test_cheapest_row_reproduces(name, retrain_drift):
     row_id = f"{ROUND2.STUDIES[name][0][:-5]}:cheapest"
     assert row_id in retrain_drift.TOLERANCE, f"{row_id}: no measured tolerance; run scripts/retrain_drift.py"
     retrain_drift.assert_reproduces(row_id, retrain_drift.retrain(row_id))
+
+
+def test_rows_made_twice_on_one_machine_agree_bit_for_bit():
+    """Some round-two files repeat rows of another (arena_confirm_full_rest.json runs ff-alpf,
+    ff-alpf+ahpf and freqfusion on seeds 10-19 again, as arena_confirm_full.json did, so that every
+    comparison is paired within one file). Same settings, same machine, one thread: the repeated
+    rows must be identical, or one file was made by other code than the other."""
+    files = {name: _load(name) for name in NAMES}
+    compared = 0
+    for i, x in enumerate(NAMES):
+        for y in NAMES[i + 1:]:
+            a, b = files[x], files[y]
+            machine = a["provenance"].get("machine")
+            if a["settings"] != b["settings"] or machine is None or machine != b["provenance"].get("machine"):
+                continue
+            rows_b = {(r["method"], r["seed"]): r for r in b["rows"]}
+            for r in a["rows"]:
+                twin = rows_b.get((r["method"], r["seed"]))
+                if twin is not None:
+                    compared += 1
+                    for key in ("miou", "boundary_iou", "intra_sim", "margin"):
+                        assert r[key] == twin[key], (x, y, r["method"], r["seed"], key)
+    assert compared >= 30, f"only {compared} repeated rows found"
