@@ -57,6 +57,12 @@ ROWS = [
     ("arena_confirm_full:cheapest", "arena_confirm_full.json", None, None),
     ("arena_confirm_steps:cheapest", "arena_confirm_steps.json", None, None),
     ("arena_confirm_scale_steps:cheapest", "arena_confirm_scale_steps.json", None, None),
+    # the second round's second batch of confirmations
+    ("arena_confirm_scale_steps_long:cheapest", "arena_confirm_scale_steps_long.json", None, None),
+    ("arena_confirm_full_rest:cheapest", "arena_confirm_full_rest.json", None, None),
+    ("arena_confirm_scale_steps_miou:cheapest", "arena_confirm_scale_steps_miou.json", None, None),
+    ("arena_confirm_steps_miou:cheapest", "arena_confirm_steps_miou.json", None, None),
+    ("arena_confirm_scale:cheapest", "arena_confirm_scale.json", None, None),
 ]
 
 # Kernel settings: name -> environment. Each is a cap a process can set on this CPU; together
@@ -102,6 +108,11 @@ TOLERANCE: dict[str, dict[str, float]] = {
     "arena_confirm_full:cheapest": {"miou": 0.1, "boundary_iou": 0.2, "intra_sim": 0.001, "margin": 0.001},
     "arena_confirm_steps:cheapest": {"miou": 0.55, "boundary_iou": 0.95, "intra_sim": 0.005, "margin": 0.003},
     "arena_confirm_scale_steps:cheapest": {"miou": 1.8, "boundary_iou": 2.8, "intra_sim": 0.003, "margin": 0.003},
+    "arena_confirm_scale_steps_long:cheapest": {"miou": 0.55, "boundary_iou": 0.9, "intra_sim": 0.003, "margin": 0.005},
+    "arena_confirm_full_rest:cheapest": {"miou": 0.05, "boundary_iou": 0.05, "intra_sim": 0.001, "margin": 0.001},
+    "arena_confirm_scale_steps_miou:cheapest": {"miou": 0.55, "boundary_iou": 0.55, "intra_sim": 0.003, "margin": 0.005},
+    "arena_confirm_steps_miou:cheapest": {"miou": 0.2, "boundary_iou": 0.35, "intra_sim": 0.003, "margin": 0.004},
+    "arena_confirm_scale:cheapest": {"miou": 0.05, "boundary_iou": 0.05, "intra_sim": 0.001, "margin": 0.001},
 }
 
 
