@@ -31,7 +31,8 @@ ENV_VARS = ("FREQFUSION_EDU_ARENA_RESULTS", "FREQFUSION_EDU_ARENA_SCALE", "FREQF
             "FREQFUSION_EDU_ARENA_ROUND2")
 ROUND2_FILES = ("arena_curves.json", "arena_curves_encoder.json", "arena_confirm_full.json",
                 "arena_confirm_steps.json", "arena_confirm_scale_steps.json", "arena_confirm_residual.json",
-                "arena_encoder.json")
+                "arena_confirm_scale_steps_long.json", "arena_confirm_full_rest.json", "arena_confirm_scale.json",
+                "arena_confirm_steps_miou.json", "arena_confirm_scale_steps_miou.json", "arena_encoder.json")
 
 
 @pytest.fixture(autouse=True)
@@ -192,3 +193,13 @@ def test_second_round_curve_edited_away_from_its_row(tmp_path):
                        expect=("arena_curves.json: every learning curve ends at its row's scores "
                                "(rows whose last point differs: [('freqfusion', 0)])",
                                "a curve's last point is the evaluation of the trained network"))
+
+
+def test_a_first_round_win_without_a_re_test():
+    # the chapter forgets one confirmation file (the 64x64 re-test of ALPF+AHPF over FreqFusion):
+    # its two first-round wins are then re-tested by no file, and check 8 names them
+    assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, break_cell=IMPORTS,
+                       old='"arena_confirm_scale.json": "arena_scale.json",', new="",
+                       expect=("every first-round win of FreqFusion or its parts is re-tested on fresh seeds (2 not: "
+                               "`ff-alpf+ahpf` − `freqfusion`, 64x64 scenes",
+                               "a stored exploring run holds a win no confirmation file registers"))
