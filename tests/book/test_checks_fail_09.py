@@ -20,7 +20,7 @@ CHAPTER = "09_upsampler_arena.ipynb"
 RESULTS = BOOK.parent / "results"
 CHECK = "## Check"
 FINDINGS = "def findings():"     # the opening "what we found" cell: the chapter's first comparisons
-IMPORTS = "from freqfusion_edu.arena.task import build_net"   # the first code cell
+IMPORTS = "from freqfusion_edu.arena.task import ArenaSettings, build_net"   # the first code cell
 # cells the check cell does not read: figures, the pareto and per-class tables, the widget
 SKIP = ("fig, axes = plt.subplots(1, 2", "front_time = pareto_front(", "thin_table = per_class_summary(",
         "explorer = arena_explorer(", "biou_table = per_class_summary(",
