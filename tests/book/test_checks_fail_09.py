@@ -202,4 +202,19 @@ def test_a_first_round_win_without_a_re_test():
                        old='"arena_confirm_scale.json": "arena_scale.json",', new="",
                        expect=("every first-round win of FreqFusion or its parts is re-tested on fresh seeds (2 not: "
                                "`ff-alpf+ahpf` − `freqfusion`, 64x64 scenes",
-                               "a stored exploring run holds a win no confirmation file registers"))
+                               "results/ holds confirmation files that CONFIRMS (first cell) does not name: "
+                               "['arena_confirm_scale.json']"))
+
+
+def test_a_confirmation_on_the_exploring_runs_own_seeds(tmp_path):
+    # a "confirmation" registered on seeds 0-9 and holding the exploring run's seeds 0-4 again:
+    # every row is as registered, but it re-tests arena_steps.json on that run's own seeds
+    def edit(data):
+        data["preregistration"]["first_seed"] = 0
+        for r in data["rows"]:
+            r["seed"] -= 10
+    folder = round2_copy(tmp_path, "arena_confirm_steps.json", edit)
+    assert_check_fails(CHAPTER, check_cell=CHECK, skip=SKIP, **point_at("FREQFUSION_EDU_ARENA_ROUND2", folder),
+                       expect=("arena_confirm_steps.json re-tests arena_steps.json on seeds that run did not use "
+                               "(seeds used by both: [0, 1, 2, 3, 4])",
+                               "a re-test on the exploring run's own seeds repeats it and confirms nothing"))
